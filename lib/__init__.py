@@ -1,0 +1,1 @@
+"""ScalePayments platform: the Pulumi program's library (configuration, naming, components)."""

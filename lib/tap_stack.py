@@ -1,0 +1,241 @@
+"""TapStack: the ScalePayments platform, composed from its components in dependency order.
+
+Reads like the architecture diagram: keys -> network -> security groups -> data tier ->
+edge -> compute -> observability -> account security. Every setting arrives in one validated
+:class:`~lib.config.EnvironmentConfig`; components get plain values and Outputs, never the
+environment's name to branch on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from lib.components.account_baseline import AccountBaseline, AccountBaselineArgs
+from lib.components.base import Context
+from lib.components.cache import Cache, CacheArgs
+from lib.components.compute import Compute, ComputeArgs, ServiceDependencies
+from lib.components.database import Database, DatabaseArgs
+from lib.components.keys import Keys, KeysArgs
+from lib.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from lib.components.network import Network, NetworkArgs
+from lib.components.observability import MonitoredResources, Observability, ObservabilityArgs
+from lib.components.security_groups import SecurityGroups, SecurityGroupsArgs
+from lib.config import EnvironmentConfig
+
+
+@dataclass(frozen=True)
+class TapStackArgs:
+    """Inputs of :class:`TapStack`: the validated configuration of one environment."""
+
+    config: EnvironmentConfig
+
+
+class TapStack(pulumi.ComponentResource):
+    """The whole platform for one environment; ``outputs`` holds what the stack exports."""
+
+    outputs: dict[str, Any]
+
+    def __init__(self, name: str, args: TapStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("scalepayments:stack:TapStack", name, None, opts)
+        cfg = args.config
+        ctx = Context(
+            namer=cfg.namer,
+            environment=cfg.env,
+            cost_center=cfg.cost_center,
+            compliance=cfg.compliance,
+            region=cfg.region,
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        protection = cfg.protection
+
+        keys = Keys(
+            "keys",
+            KeysArgs(ctx, account_id, cfg.keys.deletion_window_days, protection.protect, protection.retain_on_delete),
+            child,
+        )
+        network = Network(
+            "network",
+            NetworkArgs(ctx, cfg.network, keys.logs_key_arn, cfg.observability.log_retention_days),
+            child,
+        )
+        security_groups = SecurityGroups(
+            "security-groups",
+            SecurityGroupsArgs(
+                ctx,
+                network.vpc_id,
+                network.vpc_cidr,
+                tuple(sorted({s.port for s in cfg.compute.services})),
+                cfg.database.port,
+                cfg.cache.port,
+            ),
+            child,
+        )
+        database = Database(
+            "database",
+            DatabaseArgs(
+                ctx,
+                cfg.database,
+                network.database_subnet_ids,
+                network.availability_zones,
+                security_groups.database_sg_id,
+                keys.data_key_arn,
+                keys.logs_key_arn,
+                cfg.observability.log_retention_days,
+                protection.protect,
+                protection.retain_on_delete,
+            ),
+            child,
+        )
+        cache = Cache(
+            "cache",
+            CacheArgs(
+                ctx,
+                cfg.cache,
+                network.private_subnet_ids,
+                security_groups.cache_sg_id,
+                keys.data_key_arn,
+                keys.logs_key_arn,
+                cfg.observability.log_retention_days,
+                protection.protect,
+                protection.retain_on_delete,
+            ),
+            child,
+        )
+        edge = LoadBalancer(
+            "edge",
+            LoadBalancerArgs(
+                ctx,
+                cfg.edge,
+                cfg.compute.services,
+                network.vpc_id,
+                network.public_subnet_ids,
+                security_groups.alb_sg_id,
+                account_id,
+                keys.logs_key_arn,
+                cfg.observability.log_retention_days,
+            ),
+            child,
+        )
+        compute = Compute(
+            "compute",
+            ComputeArgs(
+                ctx,
+                cfg.compute,
+                network.private_subnet_ids,
+                security_groups.services_sg_id,
+                edge.target_groups,
+                edge.alb_arn_suffix,
+                ServiceDependencies(
+                    database_endpoint=database.endpoint,
+                    database_reader_endpoint=database.reader_endpoint,
+                    database_port=database.port,
+                    database_name=cfg.database.database_name,
+                    database_secret_arn=database.master_secret_arn,
+                    cache_endpoint=cache.primary_endpoint,
+                    cache_port=cache.port,
+                    cache_secret_arn=cache.auth_secret_arn,
+                ),
+                keys.data_key_arn,
+                keys.logs_key_arn,
+                cfg.observability.log_retention_days,
+                account_id,
+            ),
+            child,
+        )
+        observability = Observability(
+            "observability",
+            ObservabilityArgs(
+                ctx,
+                cfg.observability,
+                MonitoredResources(
+                    cluster_name=compute.cluster_name,
+                    service_names=compute.service_names,
+                    min_tasks=cfg.compute.min_tasks,
+                    alb_arn_suffix=edge.alb_arn_suffix,
+                    target_group_arn_suffixes={k: v.arn_suffix for k, v in edge.target_groups.items()},
+                    db_cluster_identifier=database.cluster_identifier,
+                    db_instance_identifiers=database.instance_identifiers,
+                    cache_replication_group_id=cache.replication_group_id,
+                    cache_member_clusters=cache.member_clusters,
+                ),
+                keys.alarms_key_arn,
+            ),
+            child,
+        )
+        baseline: AccountBaseline | None = None
+        if cfg.account_security.enabled:
+            baseline = AccountBaseline(
+                "account-baseline",
+                AccountBaselineArgs(
+                    ctx,
+                    cfg.account_security,
+                    account_id,
+                    keys.audit_key_arn,
+                    keys.logs_key_arn,
+                    cfg.observability.log_retention_days,
+                    protection.protect,
+                    protection.retain_on_delete,
+                ),
+                child,
+            )
+
+        self.outputs = {
+            "accountId": account_id,
+            "region": cfg.region,
+            "environment": cfg.env,
+            "environmentSuffix": cfg.suffix or "",
+            "vpcId": network.vpc_id,
+            "vpcCidr": network.vpc_cidr,
+            "availabilityZones": network.availability_zones,
+            "publicSubnetIds": network.public_subnet_ids,
+            "privateSubnetIds": network.private_subnet_ids,
+            "databaseSubnetIds": network.database_subnet_ids,
+            "natGatewayIds": network.nat_gateway_ids,
+            "flowLogGroupName": network.flow_log_group_name,
+            "albSecurityGroupId": security_groups.alb_sg_id,
+            "servicesSecurityGroupId": security_groups.services_sg_id,
+            "databaseSecurityGroupId": security_groups.database_sg_id,
+            "cacheSecurityGroupId": security_groups.cache_sg_id,
+            "albArn": edge.alb_arn,
+            "albDnsName": edge.alb_dns_name,
+            "httpsListenerArn": edge.https_listener_arn,
+            "httpListenerArn": edge.http_listener_arn,
+            "targetGroupArns": {k: v.arn for k, v in edge.target_groups.items()},
+            "albAccessLogsBucket": edge.access_logs_bucket,
+            "wafWebAclArn": edge.waf_acl_arn if edge.waf_acl_arn is not None else "",
+            "ecsClusterName": compute.cluster_name,
+            "ecsClusterArn": compute.cluster_arn,
+            "serviceNames": compute.service_names,
+            "taskDefinitionArns": compute.task_definition_arns,
+            "serviceLogGroupNames": compute.log_group_names,
+            "ecrRepositoryUrls": compute.repository_urls,
+            "taskExecutionRoleArn": compute.execution_role_arn,
+            "taskRoleArns": compute.task_role_arns,
+            "auroraClusterIdentifier": database.cluster_identifier,
+            "auroraClusterArn": database.cluster_arn,
+            "auroraWriterEndpoint": database.endpoint,
+            "auroraReaderEndpoint": database.reader_endpoint,
+            "auroraPort": database.port,
+            "auroraSecretArn": database.master_secret_arn,
+            "auroraInstanceIdentifiers": database.instance_identifiers,
+            "redisReplicationGroupId": cache.replication_group_id,
+            "redisPrimaryEndpoint": cache.primary_endpoint,
+            "redisReaderEndpoint": cache.reader_endpoint,
+            "redisPort": cache.port,
+            "redisAuthSecretArn": cache.auth_secret_arn,
+            "kmsDataKeyArn": keys.data_key_arn,
+            "kmsLogsKeyArn": keys.logs_key_arn,
+            "kmsAlarmsKeyArn": keys.alarms_key_arn,
+            "kmsAuditKeyArn": keys.audit_key_arn,
+            "alarmTopicArn": observability.alarm_topic_arn,
+            "dashboardName": observability.dashboard_name,
+            "guardDutyDetectorId": baseline.guardduty_detector_id if baseline else "",
+            "configRecorderName": baseline.config_recorder_name if baseline else "",
+            "cloudTrailArn": (baseline.cloudtrail_arn if baseline and baseline.cloudtrail_arn is not None else ""),
+        }
+        self.register_outputs(self.outputs)

@@ -1,0 +1,1 @@
+"""Platform-team tooling: offline evaluation, local emulator deployment, benchmarks, compliance."""
