@@ -542,8 +542,7 @@ def _validate_compute(compute: ComputeSettings) -> None:
             raise _fail(
                 f"{service.name}Memory",
                 service.memory,
-                f"for {service.cpu} CPU units Fargate offers {allowed[0]}-{allowed[-1]} MiB in steps of "
-                f"{allowed[1] - allowed[0]} ({', '.join(map(str, allowed))})",
+                f"for {service.cpu} CPU units Fargate offers {allowed[0]}-{allowed[-1]} MiB: {', '.join(map(str, allowed))}",
             )
         if not 1024 <= service.port <= 65535:
             raise _fail(f"{service.name}Port", service.port, "1024 to 65535 (containers run unprivileged)")

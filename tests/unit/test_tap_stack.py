@@ -1,0 +1,459 @@
+"""Whole-stack unit tests: the real program under Pulumi mocks, for every environment.
+
+Component files have their own detailed tests; this file holds the requirements that cut
+across components (configuration and validation, tags and names, outputs, protection, the
+security-group perimeter, least privilege, determinism) and the environment progression.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import ipaddress
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from lib import config as cfg
+from tools.evaluate import Evaluation, Registration, default_config, evaluate
+
+ENVS = ("dev", "staging", "prod")
+STANDARD_TAGS = ("Project", "Environment", "Component", "ManagedBy", "CostCenter", "Compliance")
+
+
+@pytest.fixture(scope="module", params=ENVS)
+def stack(request: pytest.FixtureRequest) -> Evaluation:
+    return evaluate(request.param, default_config(request.param))
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[str, Evaluation]:
+    return {env: evaluate(env, default_config(env)) for env in ENVS}
+
+
+def preset(env: str) -> cfg.EnvironmentConfig:
+    return cfg.PRESETS[cfg.Environment(env)]
+
+
+@cache
+def _resource_class(token: str) -> Any:
+    """The pulumi_aws (or other provider) class behind a type token such as aws:ec2/vpc:Vpc."""
+    provider, module, name = token.split(":")
+    package = {"aws": "pulumi_aws", "random": "pulumi_random", "tls": "pulumi_tls"}[provider]
+    sub = module.split("/")[0]
+    mod = importlib.import_module(package if sub == "index" else f"{package}.{sub}")
+    return getattr(mod, name)
+
+
+def is_taggable(token: str) -> bool:
+    """True if the resource type accepts a ``tags`` input."""
+    if not token.startswith("aws:"):
+        return False
+    return "tags" in inspect.signature(_resource_class(token)._internal_init).parameters
+
+
+def config_error(env: str, overrides: dict[str, str], drop: tuple[str, ...] = ()) -> tuple[str, list[Registration]]:
+    """Evaluate with overrides that must fail; return the message and what was registered."""
+    registered: list[Registration] = []
+    config = {k: v for k, v in default_config(env).items() if k not in drop}
+    config.update({f"scalepayments:{k}": v for k, v in overrides.items()})
+    with pytest.raises(cfg.ConfigError) as excinfo:
+        evaluate(env, config, on_register=registered.append)
+    return str(excinfo.value), registered
+
+
+# --- validation: message names the key, the bad value and what is allowed; nothing registered --------
+
+VALIDATION_CASES = [
+    ("environment", {"environment": "qa"}, (), "scalepayments:environment", "'qa'", "dev, staging, prod"),
+    ("malformed CIDR", {"vpcCidr": "10.0.0.0/33"}, (), "scalepayments:vpcCidr", "10.0.0.0/33", "CIDR"),
+    ("host bits CIDR", {"vpcCidr": "10.0.0.1/16"}, (), "scalepayments:vpcCidr", "10.0.0.1/16", "CIDR"),
+    ("public CIDR", {"vpcCidr": "8.8.0.0/16"}, (), "scalepayments:vpcCidr", "8.8.0.0/16", "private"),
+    ("overlapping CIDR", {"vpcCidr": "10.2.0.0/17"}, (), "scalepayments:vpcCidr", "10.2.0.0/17", "prod VPC (10.2.0.0/16)"),
+    ("AZ count beyond plan", {"azCount": "4"}, (), "scalepayments:azCount", "4", "at most 3"),
+    ("AZ count one", {"azCount": "1"}, (), "scalepayments:azCount", "1", "2 to 6"),
+    ("min tasks zero", {"minTasks": "0"}, (), "scalepayments:minTasks", "0", "at least 1"),
+    ("min above max", {"minTasks": "5", "maxTasks": "3"}, (), "scalepayments:maxTasks", "3", "at least minTasks (5)"),
+    ("fargate memory", {"apiCpu": "256", "apiMemory": "4096"}, (), "scalepayments:apiMemory", "4096", "512-2048"),
+    ("fargate cpu", {"paymentCpu": "300"}, (), "scalepayments:paymentCpu", "300", "[256, 512, 1024, 2048, 4096]"),
+    ("aurora micro", {"dbInstanceClass": "db.t3.micro"}, (), "scalepayments:dbInstanceClass", "db.t3.micro", "db.t4g.medium"),
+    ("backup zero", {"dbBackupRetentionDays": "0"}, (), "scalepayments:dbBackupRetentionDays", "0", "1 to 35"),
+    ("backup 36", {"dbBackupRetentionDays": "36"}, (), "scalepayments:dbBackupRetentionDays", "36", "1 to 35"),
+    ("log retention", {"logRetentionDays": "10"}, (), "scalepayments:logRetentionDays", "10", "365"),
+    ("monitoring interval", {"dbMonitoringInterval": "7"}, (), "scalepayments:dbMonitoringInterval", "7", "[0, 1, 5, 10, 15, 30, 60]"),
+    ("name too long", {"environmentSuffix": "longname"}, (), "scalepayments:environmentSuffix", "scalepay-notif-tg-staging-longname", "32"),
+    ("suffix charset", {"environmentSuffix": "PR_1"}, (), "scalepayments:environmentSuffix", "PR_1", "lowercase"),
+    ("default db user", {"dbMasterUsername": "postgres"}, (), "scalepayments:dbMasterUsername", "postgres", "not a default"),
+    ("no certificate", {}, ("scalepayments:certificateArn",), "scalepayments:certificateArn", "None", "refuses to deploy"),
+    ("self-signed outside dev", {"selfSignedCertificateFallback": "true"}, (), "selfSignedCertificateFallback", "True", "dev only"),
+    ("unknown key", {"dbInstanceClas": "db.r5.large"}, (), "scalepayments:dbInstanceClas", "unknown setting", "dbInstanceClass"),
+    ("not a boolean", {"wafEnabled": "maybe"}, (), "scalepayments:wafEnabled", "maybe", "true or false"),
+    ("redis multi-az one node", {"cacheNodeCount": "1"}, (), "scalepayments:cacheAutomaticFailover", "True", "at least 2"),
+    ("waf rate limit", {"wafRateLimit": "5"}, (), "scalepayments:wafRateLimit", "5", "10 to"),
+    ("kms window", {"kmsDeletionWindowDays": "3"}, (), "scalepayments:kmsDeletionWindowDays", "3", "7 to 30"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "drop", "key", "value", "allowed"),
+    [case[1:] for case in VALIDATION_CASES],
+    ids=[case[0] for case in VALIDATION_CASES],
+)
+def test_invalid_setting_is_rejected_before_any_resource(
+    overrides: dict[str, str], drop: tuple[str, ...], key: str, value: str, allowed: str
+) -> None:
+    message, registered = config_error("staging", overrides, drop)
+    assert key in message, message
+    assert value in message, message
+    assert allowed in message, message
+    assert registered == [], f"resources registered before validation failed: {[r.name for r in registered]}"
+
+
+def test_environment_defaults_to_stack_name() -> None:
+    assert cfg.build("prod", {"certificateArn": default_config("prod")["scalepayments:certificateArn"]}).environment is cfg.Environment.PROD
+    message, registered = config_error("sandbox", {})
+    assert "defaulted from the stack name" in message and "'sandbox'" in message
+    assert registered == []
+
+
+def test_environment_setting_overrides_stack_name() -> None:
+    evaluation = evaluate("pr-1234", {**default_config("dev"), "scalepayments:environment": "dev"})
+    assert evaluation.outputs["environment"] == "dev"
+    assert evaluation.outputs["vpcCidr"] == "10.0.0.0/16"
+
+
+def test_preset_table_matches_design() -> None:
+    """DESIGN.md section 4, row by row."""
+    expected = {
+        "dev": ("10.0.0.0/16", 2, True, (1, 2), 1, 1, False, False),
+        "staging": ("10.1.0.0/16", 2, False, (2, 4), 2, 7, True, True),
+        "prod": ("10.2.0.0/16", 3, False, (3, 10), 3, 30, True, True),
+    }
+    for env, (cidr, azs, single_nat, tasks, instances, backups, insights, security) in expected.items():
+        p = preset(env)
+        assert (p.network.vpc_cidr, p.network.az_count, p.network.single_nat_gateway) == (cidr, azs, single_nat), env
+        assert (p.compute.min_tasks, p.compute.max_tasks) == tasks, env
+        assert (p.database.instance_count, p.database.backup_retention_days) == (instances, backups), env
+        assert p.database.performance_insights is insights and (p.database.monitoring_interval_seconds > 0) is insights, env
+        assert p.account_security.enabled is security and p.edge.waf_enabled is security, env
+    assert preset("prod").database.instance_class == "db.r5.xlarge"
+    assert preset("dev").database.instance_class in ("db.t3.medium", "db.t4g.medium")
+    assert preset("prod").observability.log_retention_days >= 365
+    assert preset("prod").protection.protect and preset("prod").database.deletion_protection
+    assert not preset("dev").protection.protect and not preset("dev").database.final_snapshot
+    assert preset("staging").database.final_snapshot and not preset("staging").protection.protect
+
+
+def test_every_override_key_is_declared_in_pulumi_yaml() -> None:
+    with open("Pulumi.yaml", encoding="utf-8") as handle:
+        declared = handle.read()
+    for key in sorted(cfg.KNOWN_KEYS):
+        assert f"scalepayments:{key}:" in declared, f"{key} missing from Pulumi.yaml"
+
+
+def test_overrides_reach_the_resources() -> None:
+    config = {**default_config("staging"), "scalepayments:minTasks": "3", "scalepayments:maxTasks": "6",
+              "scalepayments:dbInstanceClass": "db.r6g.xlarge", "scalepayments:paymentCpu": "1024",
+              "scalepayments:paymentMemory": "3072"}
+    evaluation = evaluate("staging", config)
+    targets = evaluation.of_type("aws:appautoscaling/target:Target")
+    assert targets and all((t.inputs["minCapacity"], t.inputs["maxCapacity"]) == (3, 6) for t in targets)
+    classes = {r.inputs["instanceClass"] for r in evaluation.of_type("aws:rds/clusterInstance:ClusterInstance")}
+    assert classes == {"db.r6g.xlarge"}
+    payment = [t for t in evaluation.of_type("aws:ecs/taskDefinition:TaskDefinition") if "payment" in t.inputs["family"]]
+    assert [(t.inputs["cpu"], t.inputs["memory"]) for t in payment] == [("1024", "3072")]
+
+
+# --- tags and names ----------------------------------------------------------------------------------
+
+
+def test_every_taggable_resource_has_the_standard_tags(stack: Evaluation) -> None:
+    env = stack.outputs["environment"]
+    checked = 0
+    for r in stack.custom():
+        if not is_taggable(r.type):
+            continue
+        checked += 1
+        tags = r.inputs.get("tags") or {}
+        missing = [t for t in STANDARD_TAGS if t not in tags]
+        assert not missing, f"{r.type} {r.name} lacks tags {missing}"
+        assert tags["Environment"] == env and tags["ManagedBy"] == "pulumi" and tags["Project"] == "ScalePayments", r.name
+    assert checked > 50
+
+
+def test_every_ec2_family_resource_has_a_name_tag(stack: Evaluation) -> None:
+    for r in stack.custom():
+        if r.type.startswith(("aws:ec2/", "aws:vpc/")) and is_taggable(r.type):
+            name = (r.inputs.get("tags") or {}).get("Name", "")
+            assert name.startswith("scalepay-"), f"{r.type} {r.name} Name tag {name!r}"
+
+
+def test_no_tag_changes_between_runs(stack: Evaluation) -> None:
+    """No timestamp or random value in inputs: two evaluations are identical (no diff on every up)."""
+    again = evaluate(stack.stack, default_config(stack.stack))
+    first = {(r.type, r.name): r.inputs for r in stack.registrations}
+    second = {(r.type, r.name): r.inputs for r in again.registrations}
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    ("token", "field", "limit"),
+    [
+        ("aws:lb/loadBalancer:LoadBalancer", "name", 32),
+        ("aws:lb/targetGroup:TargetGroup", "name", 32),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "replicationGroupId", 40),
+        ("aws:rds/cluster:Cluster", "clusterIdentifier", 63),
+        ("aws:rds/clusterInstance:ClusterInstance", "identifier", 63),
+        ("aws:iam/role:Role", "name", 64),
+        ("aws:ecs/cluster:Cluster", "name", 255),
+    ],
+)
+def test_names_follow_convention_and_limits(stack: Evaluation, token: str, field: str, limit: int) -> None:
+    env = stack.outputs["environment"]
+    found = stack.of_type(token)
+    assert found, f"no {token} registered"
+    for r in found:
+        value = r.inputs[field]
+        assert value.startswith("scalepay-"), f"{r.name}: {value}"
+        assert f"-{env}" in value, f"{r.name}: {value} lacks the environment"
+        assert len(value) <= limit, f"{r.name}: {value} is {len(value)} > {limit}"
+
+
+def test_environment_suffix_reaches_every_bounded_name() -> None:
+    evaluation = evaluate("dev", {**default_config("dev"), "scalepayments:environmentSuffix": "pr7"})
+    assert evaluation.one("aws:lb/loadBalancer:LoadBalancer").inputs["name"] == "scalepay-alb-dev-pr7"
+    assert evaluation.one("aws:rds/cluster:Cluster").inputs["clusterIdentifier"].endswith("-dev-pr7")
+    rg = evaluation.one("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert rg.inputs["replicationGroupId"] == "scalepay-redis-dev-pr7"
+    assert evaluation.outputs["environmentSuffix"] == "pr7"
+
+
+# --- outputs -------------------------------------------------------------------------------------------
+
+REQUIRED_OUTPUTS = (
+    "accountId", "region", "environment", "vpcId", "publicSubnetIds", "privateSubnetIds", "databaseSubnetIds",
+    "albSecurityGroupId", "servicesSecurityGroupId", "databaseSecurityGroupId", "cacheSecurityGroupId", "albArn",
+    "albDnsName", "httpsListenerArn", "httpListenerArn", "targetGroupArns", "ecsClusterName", "ecsClusterArn",
+    "serviceNames", "taskDefinitionArns", "serviceLogGroupNames", "auroraClusterIdentifier", "auroraWriterEndpoint",
+    "auroraReaderEndpoint", "auroraPort", "auroraSecretArn", "redisReplicationGroupId", "redisPrimaryEndpoint",
+    "redisReaderEndpoint", "redisPort", "kmsDataKeyArn", "kmsLogsKeyArn", "wafWebAclArn", "alarmTopicArn",
+    "guardDutyDetectorId", "configRecorderName",
+)
+
+
+def test_outputs_are_complete(stack: Evaluation) -> None:
+    missing = [k for k in REQUIRED_OUTPUTS if k not in stack.outputs]
+    assert not missing, missing
+    env = stack.outputs["environment"]
+    azs = preset(env).network.az_count
+    for tier in ("publicSubnetIds", "privateSubnetIds", "databaseSubnetIds"):
+        assert len(stack.outputs[tier]) == azs, tier
+    assert set(stack.outputs["serviceNames"]) == {"api", "payment", "notification"}
+    assert set(stack.outputs["targetGroupArns"]) == {"api", "payment", "notification"}
+    assert stack.outputs["auroraPort"] == 5432 and stack.outputs["redisPort"] == 6379
+    assert stack.outputs["accountId"] == "123456789012"
+
+
+def test_security_outputs_follow_the_environment(stacks: dict[str, Evaluation]) -> None:
+    assert stacks["dev"].outputs["wafWebAclArn"] == ""
+    assert stacks["dev"].outputs["guardDutyDetectorId"] == ""
+    for env in ("staging", "prod"):
+        assert stacks[env].outputs["wafWebAclArn"].startswith("arn:"), env
+        assert stacks[env].outputs["guardDutyDetectorId"], env
+        assert stacks[env].outputs["configRecorderName"], env
+
+
+# --- protection ------------------------------------------------------------------------------------------
+
+PROTECTED_TYPES = (
+    "aws:kms/key:Key",
+    "aws:rds/cluster:Cluster",
+    "aws:rds/clusterInstance:ClusterInstance",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+)
+
+
+def test_data_stores_and_keys_are_protected_in_prod_only(stacks: dict[str, Evaluation]) -> None:
+    for env, evaluation in stacks.items():
+        should = preset(env).protection.protect
+        for token in PROTECTED_TYPES:
+            found = evaluation.of_type(token)
+            assert found, f"{env}: no {token}"
+            for r in found:
+                assert r.protect is should, f"{env} {r.name}: protect={r.protect}"
+                assert r.retain_on_delete is should, f"{env} {r.name}: retainOnDelete={r.retain_on_delete}"
+
+
+# --- perimeter -------------------------------------------------------------------------------------------
+
+
+def _rules(evaluation: Evaluation, direction: str) -> list[Registration]:
+    return evaluation.of_type(f"aws:vpc/securityGroup{direction}Rule:SecurityGroup{direction}Rule")
+
+
+def test_only_the_alb_is_open_to_the_internet(stack: Evaluation) -> None:
+    alb_sg = stack.outputs["albSecurityGroupId"]
+    open_rules = [r for r in _rules(stack, "Ingress") if r.inputs.get("cidrIpv4") == "0.0.0.0/0" or r.inputs.get("cidrIpv6")]
+    assert {(r.inputs["securityGroupId"], r.inputs["fromPort"], r.inputs["toPort"]) for r in open_rules} == {
+        (alb_sg, 80, 80),
+        (alb_sg, 443, 443),
+    }
+    for r in stack.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        assert not r.inputs.get("ingress"), f"{r.name} has inline ingress rules"
+
+
+def test_data_tier_reachable_only_from_services(stack: Evaluation) -> None:
+    services = stack.outputs["servicesSecurityGroupId"]
+    for output, port in (("databaseSecurityGroupId", 5432), ("cacheSecurityGroupId", 6379)):
+        sg = stack.outputs[output]
+        rules = [r for r in _rules(stack, "Ingress") if r.inputs["securityGroupId"] == sg]
+        assert rules, output
+        for r in rules:
+            assert r.inputs.get("referencedSecurityGroupId") == services, f"{r.name} source"
+            assert (r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"]) == (port, port, "tcp"), r.name
+            assert r.inputs.get("description"), f"{r.name} has no description"
+
+
+def test_every_security_group_rule_has_a_description(stack: Evaluation) -> None:
+    for r in _rules(stack, "Ingress") + _rules(stack, "Egress"):
+        assert r.inputs.get("description"), f"{r.name} has no description"
+
+
+def test_database_subnets_have_no_route_out(stack: Evaluation) -> None:
+    db_subnets = set(stack.outputs["databaseSubnetIds"])
+    assoc = [a for a in stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation") if a.inputs.get("subnetId") in db_subnets]
+    assert len(assoc) == len(db_subnets)
+    db_tables = {a.inputs["routeTableId"] for a in assoc}
+    routes = [r for r in stack.of_type("aws:ec2/route:Route") if r.inputs["routeTableId"] in db_tables]
+    assert routes == [], [r.name for r in routes]
+
+
+def test_no_resource_gets_a_public_ip(stack: Evaluation) -> None:
+    for r in stack.of_type("aws:ec2/subnet:Subnet"):
+        assert not r.inputs.get("mapPublicIpOnLaunch"), r.name
+    for r in stack.of_type("aws:ecs/service:Service"):
+        assert r.inputs["networkConfiguration"]["assignPublicIp"] is False, r.name
+    for r in stack.of_type("aws:rds/clusterInstance:ClusterInstance"):
+        assert r.inputs.get("publiclyAccessible") is False, r.name
+
+
+# --- least privilege, encryption, secrets -----------------------------------------------------------------
+
+
+def _policy_documents(evaluation: Evaluation) -> list[tuple[str, dict[str, Any]]]:
+    documents = []
+    for r in evaluation.custom():
+        for key in ("policy", "assumeRolePolicy"):
+            raw = r.inputs.get(key)
+            if isinstance(raw, str) and raw.strip().startswith("{"):
+                documents.append((f"{r.type} {r.name}.{key}", json.loads(raw)))
+    return documents
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_iam_policy_grants_a_wildcard_action(stack: Evaluation) -> None:
+    documents = [(n, d) for n, d in _policy_documents(stack) if "aws:kms/" not in n]
+    assert len(documents) > 5
+    for name, document in documents:
+        for statement in _as_list(document["Statement"]):
+            if statement.get("Effect") != "Allow":
+                continue
+            for action in _as_list(statement.get("Action", [])):
+                assert action != "*" and not action.endswith(":*"), f"{name}: action {action}"
+
+
+def test_kms_decrypt_is_never_granted_on_every_key(stack: Evaluation) -> None:
+    for name, document in _policy_documents(stack):
+        if "aws:kms/" in name:
+            continue  # a key policy's "*" resource means "this key"
+        for statement in _as_list(document["Statement"]):
+            actions = _as_list(statement.get("Action", []))
+            if statement.get("Effect") == "Allow" and "kms:Decrypt" in actions:
+                assert "*" not in _as_list(statement.get("Resource", [])), name
+
+
+def test_every_log_group_is_encrypted_with_environment_retention(stack: Evaluation) -> None:
+    env = stack.outputs["environment"]
+    retention = preset(env).observability.log_retention_days
+    groups = stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert len(groups) >= 4
+    for r in groups:
+        assert r.inputs.get("kmsKeyId"), f"{r.name} not encrypted"
+        assert r.inputs.get("retentionInDays") == retention, f"{r.name} retention {r.inputs.get('retentionInDays')}"
+
+
+def test_every_secret_and_topic_uses_a_customer_managed_key(stack: Evaluation) -> None:
+    for r in stack.of_type("aws:secretsmanager/secret:Secret"):
+        assert r.inputs.get("kmsKeyId"), r.name
+    for r in stack.of_type("aws:sns/topic:Topic"):
+        assert r.inputs.get("kmsMasterKeyId"), r.name
+    for r in stack.of_type("aws:kms/key:Key"):
+        assert r.inputs.get("enableKeyRotation") is True, r.name
+
+
+def test_no_secret_in_container_environment(stack: Evaluation) -> None:
+    for r in stack.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        for container in json.loads(r.inputs["containerDefinitions"]):
+            for variable in container.get("environment", []):
+                name = variable["name"].upper()
+                assert not any(word in name for word in ("PASSWORD", "TOKEN", "SECRET")), f"{r.name}: {name}"
+            assert container.get("secrets"), f"{r.name}: credentials must come from Secrets Manager"
+
+
+def test_every_s3_bucket_is_locked_down(stack: Evaluation) -> None:
+    buckets = {r.name for r in stack.of_type("aws:s3/bucket:Bucket")}
+    assert buckets
+    for token in (
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketPolicy:BucketPolicy",
+    ):
+        assert len(stack.of_type(token)) == len(buckets), f"{token}: {len(stack.of_type(token))} for {len(buckets)} buckets"
+    for r in stack.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
+        flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        assert all(r.inputs.get(f) is True for f in flags), r.name
+
+
+# --- environments side by side -----------------------------------------------------------------------------
+
+
+def test_vpcs_do_not_overlap(stacks: dict[str, Evaluation]) -> None:
+    cidrs = [ipaddress.ip_network(s.one("aws:ec2/vpc:Vpc").inputs["cidrBlock"]) for s in stacks.values()]
+    for i, a in enumerate(cidrs):
+        for b in cidrs[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+
+
+def test_capacity_rises_from_dev_to_prod(stacks: dict[str, Evaluation]) -> None:
+    def count(env: str, token: str) -> int:
+        return len(stacks[env].of_type(token))
+
+    nat = [count(e, "aws:ec2/natGateway:NatGateway") for e in ENVS]
+    assert nat == [1, 2, 3]
+    aurora = [count(e, "aws:rds/clusterInstance:ClusterInstance") for e in ENVS]
+    assert aurora == [1, 2, 3]
+    mins = [stacks[e].of_type("aws:appautoscaling/target:Target")[0].inputs["minCapacity"] for e in ENVS]
+    maxs = [stacks[e].of_type("aws:appautoscaling/target:Target")[0].inputs["maxCapacity"] for e in ENVS]
+    assert mins == [1, 2, 3] and maxs == [2, 4, 10]
+    nodes = [stacks[e].one("aws:elasticache/replicationGroup:ReplicationGroup").inputs["numCacheClusters"] for e in ENVS]
+    assert nodes[0] == 1 and nodes[0] < nodes[1] <= nodes[2]
+
+
+def test_security_services_only_in_staging_and_prod(stacks: dict[str, Evaluation]) -> None:
+    for env, evaluation in stacks.items():
+        expected = env != "dev"
+        for token in ("aws:wafv2/webAcl:WebAcl", "aws:guardduty/detector:Detector", "aws:cfg/recorder:Recorder",
+                      "aws:cloudtrail/trail:Trail"):
+            assert bool(evaluation.of_type(token)) is expected, f"{env}: {token}"
+
+
+def test_components_parent_their_resources(stack: Evaluation) -> None:
+    """Every cloud resource sits under a component (the DESIGN.md component contract)."""
+    for r in stack.custom():
+        assert r.component.startswith("scalepayments:"), f"{r.type} {r.name} parent {r.component!r}"

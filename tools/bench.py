@@ -1,0 +1,51 @@
+"""``make bench``: how long the program takes to evaluate, per environment (median of N runs).
+
+Targets (printed beside the numbers, never asserted in a timed test): under 3 s per
+environment for the mock-runtime evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from tools.evaluate import default_config, evaluate
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+EVALUATION_TARGET_SECONDS = 3.0
+
+
+def bench_evaluation(runs: int) -> list[tuple[str, float, int]]:
+    """Return (environment, median seconds, resources) for each environment."""
+    rows = []
+    for env in ENVIRONMENTS:
+        timings = []
+        count = 0
+        for _ in range(runs):
+            start = time.perf_counter()
+            evaluation = evaluate(env, default_config(env))
+            timings.append(time.perf_counter() - start)
+            count = len(evaluation.custom())
+        rows.append((env, statistics.median(timings), count))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the evaluation benchmark; exit 1 if an environment misses its target."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="runs per environment (median is reported)")
+    args = parser.parse_args(argv)
+    print(f"Program evaluation under the mock runtime (median of {args.runs} runs)")
+    print(f"{'environment':<12} {'seconds':>8} {'resources':>10}  target")
+    ok = True
+    for env, seconds, count in bench_evaluation(args.runs):
+        met = seconds < EVALUATION_TARGET_SECONDS
+        ok &= met
+        print(f"{env:<12} {seconds:>8.3f} {count:>10}  < {EVALUATION_TARGET_SECONDS:.0f} s {'met' if met else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
