@@ -13,7 +13,7 @@ STACK ?=
 export PYTHONPATH := $(CURDIR)
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: install lint unit compliance integration test deploy outputs bench clean
+.PHONY: install lint unit compliance integration integration-only test deploy outputs bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ compliance: $(STAMP)
 
 integration: $(STAMP)
 	$(PY) -m tools.integration
+
+integration-only: $(STAMP)
+	$(VENV)/bin/pytest tests/integration -v -p no:cacheprovider
 
 test: lint unit compliance integration
 
