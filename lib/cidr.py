@@ -38,17 +38,20 @@ class SubnetPlan:
 def plan_subnets(vpc_cidr: str, az_count: int) -> SubnetPlan:
     """Split ``vpc_cidr`` into public, private and database subnets for ``az_count`` AZs."""
     vpc = ipaddress.ip_network(vpc_cidr, strict=True)
+    if not isinstance(vpc, ipaddress.IPv4Network):
+        raise CidrPlanError(f"{vpc_cidr} is not an IPv4 block: the VPC's primary CIDR must be IPv4")
     if az_count < 1:
         raise CidrPlanError(f"az_count must be at least 1, got {az_count}")
     if az_count > MAX_AZS:
         raise CidrPlanError(f"the plan holds at most {MAX_AZS} availability zones, got {az_count}")
-    quarters = list(vpc.subnets(new_prefix=vpc.prefixlen + 2))
-    pieces = list(quarters[3].subnets(new_prefix=quarters[3].prefixlen + 4))
-    if pieces[0].prefixlen > SMALLEST_PREFIX:
+    piece_prefix = vpc.prefixlen + 2 + 4  # checked before splitting: a /27 VPC has no /33 pieces to make
+    if piece_prefix > SMALLEST_PREFIX:
         raise CidrPlanError(
-            f"{vpc_cidr} is too small: public and database subnets would be /{pieces[0].prefixlen}, "
+            f"{vpc_cidr} is too small: public and database subnets would be /{piece_prefix}, "
             f"an ALB needs at least /{SMALLEST_PREFIX}"
         )
+    quarters = list(vpc.subnets(new_prefix=vpc.prefixlen + 2))
+    pieces = list(quarters[3].subnets(new_prefix=piece_prefix))
     return SubnetPlan(
         public=tuple(str(pieces[i]) for i in range(az_count)),
         private=tuple(str(quarters[i]) for i in range(az_count)),

@@ -96,7 +96,9 @@ class TapStack(pulumi.ComponentResource):
             CacheArgs(
                 ctx,
                 cfg.cache,
-                network.private_subnet_ids,
+                # The cache holds session and idempotency data: it lives with the database in the
+                # isolated tier (private, and no route to the internet, not even through NAT).
+                network.database_subnet_ids,
                 security_groups.cache_sg_id,
                 keys.data_key_arn,
                 keys.logs_key_arn,
@@ -145,7 +147,9 @@ class TapStack(pulumi.ComponentResource):
                 cfg.observability.log_retention_days,
                 account_id,
             ),
-            child,
+            # ECS refuses a service whose target group is not yet attached to a listener rule;
+            # the rule is not an input of the service, so Pulumi cannot infer this edge.
+            pulumi.ResourceOptions(parent=self, depends_on=[edge]),
         )
         observability = Observability(
             "observability",

@@ -42,6 +42,7 @@ class Registration:
     retain_on_delete: bool
     depends_on: tuple[str, ...]
     state: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def component(self) -> str:
@@ -111,6 +112,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             retain_on_delete=bool(request.retainOnDelete),
             depends_on=tuple(request.dependencies),
             state=dict(self.resources[response.urn].state) if response.urn in self.resources else {},
+            ignore_changes=tuple(request.ignoreChanges),
         )
         with self._lock:
             self.registrations.append(registration)
@@ -157,10 +159,19 @@ class FakeAws(pulumi.runtime.Mocks):
             "aws:elasticache/replicationGroup:ReplicationGroup": {
                 "primaryEndpointAddress": f"master.{args.name}.abc.use1.cache.amazonaws.com",
                 "readerEndpointAddress": f"replica.{args.name}.abc.use1.cache.amazonaws.com",
+                "memberClusters": [
+                    f"{args.inputs.get('replicationGroupId', args.name)}-{i:03d}"
+                    for i in range(1, int(args.inputs.get("numCacheClusters", 1)) + 1)
+                ],
             },
             "aws:ecs/cluster:Cluster": {"name": args.inputs.get("name", args.name)},
+            "aws:ecr/repository:Repository": {
+                "repositoryUrl": f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com/{args.inputs.get('name', args.name)}"
+            },
             "aws:ec2/vpc:Vpc": {"defaultSecurityGroupId": f"{args.name}-default-sg"},
+            "aws:kms/key:Key": {"keyId": resource_id},
             "aws:guardduty/detector:Detector": {"accountId": self.account_id},
+            "aws:route53/record:Record": {"fqdn": str(args.inputs.get("name", args.name)).rstrip(".")},
             "aws:acm/certificate:Certificate": {
                 "domainValidationOptions": [
                     {

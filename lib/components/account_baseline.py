@@ -1,13 +1,180 @@
-"""Account security: GuardDuty, AWS Config with PCI DSS rules, CloudTrail (staging and prod)."""
+"""Account security: GuardDuty, AWS Config with PCI DSS rules, CloudTrail (staging and prod).
+
+The GuardDuty detector and the AWS Config recorder and delivery channel exist once per account
+and region. ``manage_account_singletons`` decides whether this stack owns them (and the trail that
+goes with them) or relies on the account's existing ones, so that a second stack in the same
+account (an ephemeral ``-pr123`` copy, say) can be deployed next to the first.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
-from lib.components.base import Context
+from lib.components.base import Context, child_opts, guarded_opts
 from lib.config import AccountSecuritySettings
+from lib.naming import NameKind
+from lib.resource_policies import (
+    CLOUDTRAIL_SERVICE,
+    CONFIG_SERVICE,
+    cloudtrail_bucket_policy,
+    cloudtrail_trail_arn,
+    config_bucket_policy,
+    s3_bucket_arn,
+)
+
+COMPONENT = "account-security"
+
+POLICY_VERSION = "2012-10-17"
+
+#: GuardDuty protection plans beyond the foundational sources: RDS Protection (Aurora login
+#: anomalies) and S3 Protection (data-event anomalies on the log and delivery buckets).
+GUARDDUTY_FEATURES: tuple[str, ...] = ("RDS_LOGIN_EVENTS", "S3_DATA_EVENTS")
+
+#: The AWS managed policy Config's recorder role needs to read resource configurations.
+CONFIG_MANAGED_POLICY = "policy/service-role/AWS_ConfigRole"
+
+
+@dataclass(frozen=True)
+class ManagedRule:
+    """An AWS Config managed rule and the PCI DSS v4.0 requirement it gives evidence for."""
+
+    identifier: str
+    pci_requirement: str
+    description: str
+
+    @property
+    def slug(self) -> str:
+        """The rule's identifier as a name component, e.g. ``rds-storage-encrypted``."""
+        return self.identifier.lower().replace("_", "-")
+
+
+#: Managed rules for the controls this stack implements (source owner AWS, default parameters).
+#: Settings that legitimately differ per environment (deletion protection: off in staging) are left
+#: out so that a finding always means drift, never a deliberate choice.
+MANAGED_RULES: tuple[ManagedRule, ...] = (
+    ManagedRule("RDS_STORAGE_ENCRYPTED", "3.5.1", "Aurora storage is encrypted at rest"),
+    ManagedRule("RDS_INSTANCE_PUBLIC_ACCESS_CHECK", "1.4.4", "No database instance is publicly accessible"),
+    ManagedRule("ELASTICACHE_REPL_GRP_ENCRYPTED_AT_REST", "3.5.1", "Redis replication groups are encrypted at rest"),
+    ManagedRule("ELASTICACHE_REPL_GRP_ENCRYPTED_IN_TRANSIT", "4.2.1", "Redis replication groups use TLS"),
+    ManagedRule("S3_BUCKET_SSL_REQUESTS_ONLY", "4.2.1", "S3 buckets refuse requests without TLS"),
+    ManagedRule("S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED", "1.4.4", "S3 buckets block public access"),
+    ManagedRule("ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK", "4.2.1", "ALB HTTP listeners only redirect to HTTPS"),
+    ManagedRule("ALB_WAF_ENABLED", "6.4.2", "A WAF web ACL protects the ALB"),
+    ManagedRule("VPC_FLOW_LOGS_ENABLED", "10.2.1", "VPC flow logs are enabled"),
+    ManagedRule("VPC_DEFAULT_SECURITY_GROUP_CLOSED", "1.3.1", "Default security groups allow no traffic"),
+    ManagedRule("CLOUDWATCH_LOG_GROUP_ENCRYPTED", "10.3.2", "CloudWatch log groups are encrypted with KMS"),
+    ManagedRule("CMK_BACKING_KEY_ROTATION_ENABLED", "3.7.4", "Customer-managed KMS keys rotate"),
+    ManagedRule("CLOUD_TRAIL_ENABLED", "10.2.1", "CloudTrail is enabled"),
+    ManagedRule("CLOUD_TRAIL_ENCRYPTION_ENABLED", "10.3.2", "CloudTrail log files are encrypted with KMS"),
+    ManagedRule("CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED", "10.3.4", "CloudTrail log file integrity validation is on"),
+    ManagedRule("IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS", "7.2.1", "No customer policy grants *:*"),
+    ManagedRule("GUARDDUTY_ENABLED_CENTRALIZED", "11.5.1", "GuardDuty threat detection is enabled"),
+)
+
+
+# --- IAM documents of the two service roles (pure, tested without mocks) ---------------------
+
+
+def config_assume_role_policy(account_id: str) -> dict[str, Any]:
+    """Trust policy of the Config recorder role: the Config service, on behalf of this account only."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "ConfigAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": CONFIG_SERVICE},
+                "Action": "sts:AssumeRole",
+                # Confused-deputy guard documented for Config's role ("Permissions for the IAM role").
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def config_delivery_role_policy(bucket: str, account_id: str, audit_key_arn: str, partition: str = "aws") -> dict[str, Any]:
+    """Inline policy of the Config recorder role: deliver to the stack's bucket, encrypted with the audit key.
+
+    Config delivers with the recorder's role when the bucket is in the same account, so the role
+    (not only the bucket policy) must allow the write and the SSE-KMS data key.
+    """
+    bucket_arn = s3_bucket_arn(bucket, partition)
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "CheckDeliveryBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "DeliverSnapshots",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
+                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+            },
+            {
+                "Sid": "EncryptWithAuditKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": audit_key_arn,
+            },
+        ],
+    }
+
+
+def cloudtrail_assume_role_policy() -> dict[str, Any]:
+    """Trust policy of the role CloudTrail uses to write to CloudWatch Logs.
+
+    No source condition: CloudTrail documents this trust without one, and only accepts a role of
+    the trail's own account; the role can do nothing but write to one log group.
+    """
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "CloudTrailAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": CLOUDTRAIL_SERVICE},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def log_stream_arn(log_group_arn: str) -> str:
+    """``<log group arn>:*`` (Pulumi returns log-group ARNs without the ``:*`` CloudTrail and IAM expect)."""
+    return log_group_arn if log_group_arn.endswith(":*") else f"{log_group_arn}:*"
+
+
+def cloudtrail_logs_role_policy(log_group_arn: str) -> dict[str, Any]:
+    """Inline policy of CloudTrail's role: create streams and put events in exactly one log group."""
+    if not log_group_arn.startswith("arn:"):
+        raise ValueError(f"log_group_arn must be the log group's ARN, got {log_group_arn!r}")
+    streams = log_stream_arn(log_group_arn)
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "WriteTrailEvents",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": streams,
+            }
+        ],
+    }
+
+
+def cloudtrail_log_group_name(ctx: Context) -> str:
+    """``/aws/cloudtrail/scalepay-cloudtrail-<env>[-<suffix>]``."""
+    return f"/aws/cloudtrail/{ctx.name('cloudtrail')}"
 
 
 @dataclass(frozen=True)
@@ -28,7 +195,9 @@ class AccountBaseline(pulumi.ComponentResource):
     """GuardDuty detector, Config recorder + delivery channel + rules, CloudTrail trail.
 
     With ``manage_account_singletons`` false the stack creates none of the per-account
-    singletons and reports the account's existing detector and recorder instead.
+    singletons and reports the account's existing detector and recorder instead. The Config rules
+    are created either way: they are per stack (named after it), need only some recorder in the
+    account, and give each stack its own compliance evidence.
     """
 
     guardduty_detector_id: pulumi.Output[str]
@@ -37,8 +206,253 @@ class AccountBaseline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AccountBaselineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("scalepayments:account:AccountBaseline", name, None, opts)
-        # SCAFFOLD: replaced by the real implementation.
-        self.guardduty_detector_id = pulumi.Output.from_input("detector")
-        self.config_recorder_name = pulumi.Output.from_input("recorder")
-        self.cloudtrail_arn = None
-        self.register_outputs({"guardduty_detector_id": self.guardduty_detector_id})
+        self._args = args
+        ctx = args.context
+        self._account_id = pulumi.Output.from_input(args.account_id)
+        self._partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+
+        recorder: aws.cfg.Recorder | None = None
+        if args.settings.manage_account_singletons:
+            detector = self._guardduty()
+            recorder = self._config_recorder()
+            trail = self._cloudtrail()
+            self.guardduty_detector_id = detector.id
+            self.config_recorder_name = recorder.name
+            self.cloudtrail_arn = trail.arn
+        else:
+            existing = aws.guardduty.get_detector_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            self.guardduty_detector_id = existing.id
+            self.config_recorder_name = pulumi.Output.from_input(args.settings.existing_config_recorder_name)
+            self.cloudtrail_arn = None
+
+        for rule in MANAGED_RULES:
+            aws.cfg.Rule(
+                rule.slug,
+                name=ctx.name(rule.slug),
+                description=f"PCI DSS {rule.pci_requirement}: {rule.description}",
+                source=aws.cfg.RuleSourceArgs(owner="AWS", source_identifier=rule.identifier),
+                tags=ctx.tags(COMPONENT),
+                # A rule cannot be created before a recorder exists (NoAvailableConfigurationRecorder).
+                opts=child_opts(self, pulumi.ResourceOptions(depends_on=[recorder] if recorder else [])),
+            )
+
+        self.register_outputs(
+            {
+                "guardduty_detector_id": self.guardduty_detector_id,
+                "config_recorder_name": self.config_recorder_name,
+                "cloudtrail_arn": self.cloudtrail_arn,
+            }
+        )
+
+    # --- GuardDuty -------------------------------------------------------------------------------
+
+    def _guardduty(self) -> aws.guardduty.Detector:
+        """The account's detector, publishing findings every 15 minutes, with RDS and S3 protection."""
+        ctx = self._args.context
+        detector = aws.guardduty.Detector(
+            "guardduty",
+            enable=True,
+            # The default (six hours) is too slow to act on an active intrusion (PCI DSS 11.5.1).
+            finding_publishing_frequency="FIFTEEN_MINUTES",
+            tags=ctx.tags(COMPONENT),
+            opts=child_opts(self),
+        )
+        for feature in GUARDDUTY_FEATURES:
+            aws.guardduty.DetectorFeature(
+                f"guardduty-{feature.lower().replace('_', '-')}",
+                detector_id=detector.id,
+                name=feature,
+                status="ENABLED",
+                opts=child_opts(self),
+            )
+        return detector
+
+    # --- buckets ---------------------------------------------------------------------------------
+
+    def _audit_bucket(self, component: str) -> tuple[aws.s3.Bucket, list[pulumi.Resource]]:
+        """A private, versioned, SSE-KMS (audit key) bucket with ACLs disabled; returns it and its settings.
+
+        The settings resources are returned so the bucket policy can wait for them (S3 answers
+        concurrent configuration calls on one bucket with OperationAborted).
+        """
+        args = self._args
+        ctx = args.context
+        bucket = aws.s3.Bucket(
+            f"{component}-bucket",
+            # Only the name string is computed in apply: the account id makes it globally unique.
+            bucket=self._account_id.apply(lambda account: ctx.namer.bucket(component, account)),
+            force_destroy=False,
+            tags=ctx.tags(COMPONENT),
+            opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
+        )
+        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{component}-bucket-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=(
+                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms", kms_master_key_id=args.audit_key_arn
+                        )
+                    ),
+                    # One data-key request per bucket rather than per object: the same encryption, far fewer KMS calls.
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child_opts(self),
+        )
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{component}-bucket-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child_opts(self),
+        )
+        # ACLs disabled: every delivered object belongs to the bucket owner.
+        ownership = aws.s3.BucketOwnershipControls(
+            f"{component}-bucket-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child_opts(self),
+        )
+        # Versioning keeps every overwritten or deleted audit object recoverable (PCI DSS 10.3.3).
+        versioning = aws.s3.BucketVersioning(
+            f"{component}-bucket-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child_opts(self),
+        )
+        return bucket, [encryption, public_access, ownership, versioning]
+
+    # --- AWS Config ------------------------------------------------------------------------------
+
+    def _config_recorder(self) -> aws.cfg.Recorder:
+        """Recorder (all resource types, global ones included), delivery channel to its bucket, recording on."""
+        args = self._args
+        ctx = args.context
+        role_name = ctx.name("config-recorder", NameKind.IAM_ROLE)
+        role = aws.iam.Role(
+            "config-recorder-role",
+            name=role_name,
+            description="AWS Config recorder: reads resource configurations, delivers to the config bucket",
+            assume_role_policy=self._account_id.apply(lambda account: json.dumps(config_assume_role_policy(account))),
+            tags=ctx.tags(COMPONENT),
+            opts=child_opts(self),
+        )
+        managed_policy = aws.iam.RolePolicyAttachment(
+            "config-recorder-managed-policy",
+            role=role.name,
+            policy_arn=self._partition.apply(lambda partition: f"arn:{partition}:iam::aws:{CONFIG_MANAGED_POLICY}"),
+            opts=child_opts(self),
+        )
+        bucket, settings = self._audit_bucket("config")
+        bucket_policy = aws.s3.BucketPolicy(
+            "config-bucket-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.bucket, self._account_id, self._partition).apply(
+                lambda v: json.dumps(config_bucket_policy(v[0], v[1], v[2]))
+            ),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=settings)),
+        )
+        delivery_policy = aws.iam.RolePolicy(
+            "config-recorder-delivery",
+            name="deliver-to-config-bucket",
+            role=role.id,
+            policy=pulumi.Output.all(bucket.bucket, self._account_id, args.audit_key_arn, self._partition).apply(
+                lambda v: json.dumps(config_delivery_role_policy(v[0], v[1], v[2], v[3]))
+            ),
+            opts=child_opts(self),
+        )
+        recorder = aws.cfg.Recorder(
+            "config-recorder",
+            name=ctx.name("config-recorder"),
+            role_arn=role.arn,
+            recording_group=aws.cfg.RecorderRecordingGroupArgs(all_supported=True, include_global_resource_types=True),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[managed_policy])),
+        )
+        delivery_channel = aws.cfg.DeliveryChannel(
+            "config-delivery-channel",
+            name=ctx.name("config-delivery"),
+            s3_bucket_name=bucket.bucket,
+            s3_kms_key_arn=args.audit_key_arn,
+            snapshot_delivery_properties=aws.cfg.DeliveryChannelSnapshotDeliveryPropertiesArgs(
+                delivery_frequency="TwentyFour_Hours"
+            ),
+            # AWS refuses a delivery channel before the recorder exists, and checks the bucket's permissions
+            # when the channel is created.
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[recorder, bucket_policy, delivery_policy])),
+        )
+        aws.cfg.RecorderStatus(
+            "config-recorder-status",
+            name=recorder.name,
+            is_enabled=True,
+            # Recording can only start once there is somewhere to deliver to.
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[delivery_channel])),
+        )
+        return recorder
+
+    # --- CloudTrail ------------------------------------------------------------------------------
+
+    def _cloudtrail(self) -> aws.cloudtrail.Trail:
+        """Multi-region trail with log file validation, KMS-encrypted, to S3 and to CloudWatch Logs."""
+        args = self._args
+        ctx = args.context
+        guard = {"protect": args.protect, "retain_on_delete": args.retain_on_delete}
+        trail_name = ctx.name("cloudtrail")
+        region = ctx.region
+        # The bucket policy names the trail's ARN (aws:SourceArn) and must exist before the trail does.
+        trail_arn = pulumi.Output.all(self._account_id, self._partition).apply(
+            lambda v: cloudtrail_trail_arn(trail_name, v[0], region, v[1])
+        )
+
+        bucket, settings = self._audit_bucket("cloudtrail")
+        bucket_policy = aws.s3.BucketPolicy(
+            "cloudtrail-bucket-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.bucket, self._account_id, trail_arn, self._partition).apply(
+                lambda v: json.dumps(cloudtrail_bucket_policy(v[0], v[1], v[2], v[3]))
+            ),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=settings)),
+        )
+
+        # Audit events are searchable in CloudWatch Logs for log_retention_days (>= 365 in prod, PCI DSS 10.5.1).
+        log_group = aws.cloudwatch.LogGroup(
+            "cloudtrail-logs",
+            name=cloudtrail_log_group_name(ctx),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key_arn,
+            tags=ctx.tags(COMPONENT),
+            opts=guarded_opts(self, **guard),
+        )
+        role = aws.iam.Role(
+            "cloudtrail-logs-role",
+            name=ctx.name("cloudtrail-logs", NameKind.IAM_ROLE),
+            description="CloudTrail: writes the trail's events to its CloudWatch Logs group",
+            assume_role_policy=json.dumps(cloudtrail_assume_role_policy()),
+            tags=ctx.tags(COMPONENT),
+            opts=child_opts(self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            "cloudtrail-logs-write",
+            name="write-trail-log-group",
+            role=role.id,
+            policy=log_group.arn.apply(lambda arn: json.dumps(cloudtrail_logs_role_policy(arn))),
+            opts=child_opts(self),
+        )
+        return aws.cloudtrail.Trail(
+            "cloudtrail",
+            name=trail_name,
+            s3_bucket_name=bucket.bucket,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            enable_logging=True,
+            kms_key_id=args.audit_key_arn,
+            cloud_watch_logs_group_arn=log_group.arn.apply(log_stream_arn),
+            cloud_watch_logs_role_arn=role.arn,
+            tags=ctx.tags(COMPONENT),
+            # CloudTrail validates bucket and log-group access when the trail is created.
+            opts=guarded_opts(self, **guard, depends_on=[bucket_policy, role_policy]),
+        )

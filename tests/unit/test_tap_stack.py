@@ -348,7 +348,9 @@ def _policy_documents(evaluation: Evaluation) -> list[tuple[str, dict[str, Any]]
         for key in ("policy", "assumeRolePolicy"):
             raw = r.inputs.get(key)
             if isinstance(raw, str) and raw.strip().startswith("{"):
-                documents.append((f"{r.type} {r.name}.{key}", json.loads(raw)))
+                document = json.loads(raw)
+                if "Statement" in document:  # IAM-style documents only (not ECR lifecycle policies)
+                    documents.append((f"{r.type} {r.name}.{key}", document))
     return documents
 
 

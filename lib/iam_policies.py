@@ -1,0 +1,219 @@
+"""IAM policy documents as plain functions: no Pulumi, so they are tested without mocks.
+
+Components render these with ``json.dumps`` inside ``Output.all(...).apply(...)`` once the ARNs
+they name are known. Every document follows the same least-privilege rules, which
+:func:`least_privilege_violations` checks (and the unit tests run against every document the
+stack registers):
+
+- no wildcard in an action (no ``*``, no ``s3:*``, no ``s3:Get*``);
+- ``"Resource": "*"`` only for actions that have no resource-level permissions at all
+  (:data:`ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS`);
+- no ``NotAction`` / ``NotResource`` (they grant everything they do not name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+POLICY_VERSION = "2012-10-17"
+
+#: Actions whose IAM authorization only accepts ``"Resource": "*"`` (Service Authorization Reference):
+#: ``ecr:GetAuthorizationToken`` returns a registry-wide token; ``cloudwatch:PutMetricData`` is scoped
+#: with the ``cloudwatch:namespace`` condition key instead of a resource.
+ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS: frozenset[str] = frozenset({"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"})
+
+#: What the ECS agent needs to pull an image from a private ECR repository (besides the token).
+ECR_PULL_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+)
+
+#: What the awslogs log driver needs; the log group itself is created by the stack, not the task.
+LOG_WRITE_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+
+#: CloudWatch namespace prefix a service's task role may publish custom metrics into.
+METRIC_NAMESPACE_PREFIX = "ScalePayments"
+
+
+def _require(values: Sequence[str], what: str) -> list[str]:
+    """Return ``values`` as a sorted, de-duplicated list; AWS rejects a statement with no resources."""
+    if not values or any(not v for v in values):
+        raise ValueError(f"{what}: at least one non-empty ARN is required, got {list(values)!r}")
+    return sorted(set(values))
+
+
+def ecs_tasks_assume_role_policy(account_id: str) -> dict[str, Any]:
+    """Trust policy letting ECS tasks of this account (and only this account) assume a role.
+
+    The ``aws:SourceAccount`` condition closes the confused-deputy hole: the ECS service
+    principal cannot be tricked into assuming the role on behalf of another account's task.
+    """
+    if not account_id:
+        raise ValueError("account_id is required for the aws:SourceAccount condition")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "EcsTasksAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": ECS_TASKS_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def log_stream_arns(log_group_arns: Iterable[str]) -> list[str]:
+    """Log-stream ARNs (``<group arn>:*``) for log-group ARNs as Pulumi returns them (without ``:*``)."""
+    return [arn if arn.endswith(":*") else f"{arn}:*" for arn in log_group_arns]
+
+
+def task_execution_role_policy(
+    *,
+    region: str,
+    repository_arns: Sequence[str],
+    log_group_arns: Sequence[str],
+    secret_arns: Sequence[str],
+    secrets_key_arn: str,
+) -> dict[str, Any]:
+    """Inline policy of the ECS task execution role (the ECS agent, not the application).
+
+    It pulls images from exactly the stack's repositories, writes to exactly the services' log
+    groups, and reads exactly the secrets injected into containers, decrypting them with the data
+    key only when Secrets Manager asks (``kms:ViaService``).
+    """
+    if not region:
+        raise ValueError("region is required for the kms:ViaService condition")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                # GetAuthorizationToken has no resource-level permissions: "*" is the only valid
+                # resource. The token alone grants nothing; pulls are limited by EcrPull below.
+                "Sid": "EcrAuthorizationToken",
+                "Effect": "Allow",
+                "Action": ["ecr:GetAuthorizationToken"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrPull",
+                "Effect": "Allow",
+                "Action": list(ECR_PULL_ACTIONS),
+                "Resource": _require(repository_arns, "repository_arns"),
+            },
+            {
+                "Sid": "WriteServiceLogs",
+                "Effect": "Allow",
+                "Action": list(LOG_WRITE_ACTIONS),
+                "Resource": log_stream_arns(_require(log_group_arns, "log_group_arns")),
+            },
+            {
+                "Sid": "ReadInjectedSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": _require(secret_arns, "secret_arns"),
+            },
+            {
+                "Sid": "DecryptSecretsViaSecretsManager",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": _require([secrets_key_arn], "secrets_key_arn"),
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            },
+        ],
+    }
+
+
+def metric_namespace(service: str) -> str:
+    """The CloudWatch namespace a service publishes its custom metrics to."""
+    return f"{METRIC_NAMESPACE_PREFIX}/{service}"
+
+
+def service_task_role_policy(service: str) -> dict[str, Any]:
+    """Inline policy of one service's task role (what the application code may call).
+
+    Today the services only publish custom metrics, and only into their own namespace: one
+    service cannot forge another's business metrics. Data-store credentials do not come through
+    this role; they are injected by the execution role as container secrets.
+    """
+    if not service:
+        raise ValueError("service name is required")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+                "Sid": "PublishOwnMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+            }
+        ],
+    }
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy document as a list (IAM also accepts a single statement object)."""
+    raw = document.get("Statement", [])
+    return [raw] if isinstance(raw, dict) else list(raw)
+
+
+def actions(statement: Mapping[str, Any]) -> list[str]:
+    """The actions of a statement as a list."""
+    return _as_list(statement.get("Action"))
+
+
+def resources(statement: Mapping[str, Any]) -> list[str]:
+    """The resources of a statement as a list (empty for trust policies)."""
+    return _as_list(statement.get("Resource"))
+
+
+def least_privilege_violations(document: Mapping[str, Any]) -> list[str]:
+    """Every way ``document`` breaks the least-privilege rules of this module (empty = compliant).
+
+    Trust policies (statements with a ``Principal``) carry no ``Resource`` and are checked for
+    wildcard actions only.
+    """
+    problems: list[str] = []
+    if document.get("Version") != POLICY_VERSION:
+        problems.append(f"Version must be {POLICY_VERSION}, got {document.get('Version')!r}")
+    found = statements(document)
+    if not found:
+        problems.append("policy has no statements")
+    for index, statement in enumerate(found):
+        label = statement.get("Sid") or f"statement {index}"
+        for forbidden in ("NotAction", "NotResource", "NotPrincipal"):
+            if forbidden in statement:
+                problems.append(f"{label}: {forbidden} grants everything it does not name")
+        acts = actions(statement)
+        if not acts:
+            problems.append(f"{label}: no actions")
+        for action in acts:
+            if "*" in action:
+                problems.append(f"{label}: wildcard action {action!r}")
+        if "Principal" in statement:
+            continue
+        res = resources(statement)
+        if not res:
+            problems.append(f"{label}: no resources")
+        if "*" in res and statement.get("Effect") == "Allow":
+            scoped = sorted(a for a in acts if a not in ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS)
+            if scoped:
+                problems.append(f"{label}: Resource '*' for actions that support resource-level permissions: {scoped}")
+    return problems

@@ -1,0 +1,1 @@
+"""ScalePayments PCI DSS CrossGuard policy pack (rules in :mod:`policy.rules`)."""

@@ -1,0 +1,273 @@
+"""ElastiCache Redis requirements, per environment, on the real program under Pulumi mocks.
+
+Expectations come from the issue and the DESIGN.md environment table: node count, failover and
+Multi-AZ, encryption at rest (data key) and in transit, an AUTH token kept only in a
+KMS-encrypted secret, snapshots, placement on the isolated data subnets, protection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from lib import config as cfg
+from lib.components.cache import (
+    AUTH_TOKEN_SPECIALS,
+    MAINTENANCE_WINDOW,
+    SNAPSHOT_WINDOW,
+    auth_secret_recovery_window,
+    slow_log_group_name,
+)
+from tools.evaluate import Evaluation, Registration, default_config, evaluate
+
+ENVS = ("dev", "staging", "prod")
+COMPONENT = "scalepayments:cache:Cache"
+GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
+PARAMETER_GROUP = "aws:elasticache/parameterGroup:ParameterGroup"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+#: Characters Redis AUTH refuses (besides non-printable ones).
+AUTH_FORBIDDEN = set('@"/ ')
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What each environment must get (issue + DESIGN.md section 4)."""
+
+    min_nodes: int
+    max_nodes: int
+    failover_multi_az: bool
+    protect: bool
+    recovery_window_days: int
+    min_snapshot_days: int
+
+
+EXPECTED = {
+    "dev": Expected(1, 1, False, False, 7, 1),  # one node, no replica
+    "staging": Expected(2, 2, True, False, 7, 1),  # primary + replica
+    "prod": Expected(3, 6, True, True, 30, 7),  # multi-node
+}
+
+
+@pytest.fixture(scope="module", params=ENVS)
+def stack(request: pytest.FixtureRequest) -> Evaluation:
+    return evaluate(request.param, default_config(request.param))
+
+
+def preset(env: str) -> cfg.EnvironmentConfig:
+    return cfg.PRESETS[cfg.Environment(env)]
+
+
+def single(stack: Evaluation, type_: str) -> Registration:
+    found = [r for r in stack.of_type(type_) if r.component == COMPONENT]
+    assert len(found) == 1, f"expected one {type_} in the cache component, found {[r.name for r in found]}"
+    return found[0]
+
+
+def group(stack: Evaluation) -> Registration:
+    return single(stack, GROUP)
+
+
+def is_secret(value: Any) -> bool:
+    """True if the mock monitor received ``value`` marked secret (a signature envelope)."""
+    return isinstance(value, dict) and "value" in value and len(value) == 2
+
+
+def plain(value: Any) -> Any:
+    """Unwrap a secret-marked input."""
+    return value["value"] if is_secret(value) else value
+
+
+# --- size and availability ----------------------------------------------------------------------
+
+
+def test_node_type_and_count(stack: Evaluation) -> None:
+    g = group(stack)
+    expected = EXPECTED[stack.stack]
+    nodes = g.inputs["numCacheClusters"]
+    assert expected.min_nodes <= nodes <= expected.max_nodes, f"{g.name}: numCacheClusters {nodes} in {stack.stack}"
+    assert nodes == preset(stack.stack).cache.node_count, f"{g.name}: numCacheClusters ignores the settings"
+    assert g.inputs["nodeType"] == preset(stack.stack).cache.node_type, f"{g.name}: nodeType {g.inputs['nodeType']}"
+    assert g.inputs["engine"] == "redis", f"{g.name}: engine {g.inputs['engine']}"
+    assert g.inputs["engineVersion"] == preset(stack.stack).cache.engine_version, f"{g.name}: engineVersion"
+
+
+def test_failover_and_multi_az(stack: Evaluation) -> None:
+    g = group(stack)
+    on = EXPECTED[stack.stack].failover_multi_az
+    assert g.inputs["automaticFailoverEnabled"] is on, f"{g.name}: automaticFailoverEnabled in {stack.stack}"
+    assert g.inputs["multiAzEnabled"] is on, f"{g.name}: multiAzEnabled in {stack.stack}"
+    if g.inputs["multiAzEnabled"]:
+        # AWS rejects Multi-AZ without failover and a replica.
+        assert g.inputs["automaticFailoverEnabled"] and g.inputs["numCacheClusters"] >= 2, f"{g.name}: Multi-AZ invalid"
+
+
+def test_replication_group_id_within_aws_rules(stack: Evaluation) -> None:
+    g = group(stack)
+    gid = g.inputs["replicationGroupId"]
+    assert gid == f"scalepay-redis-{stack.stack}", f"{g.name}: replicationGroupId {gid}"
+    assert len(gid) <= 40, f"{g.name}: {gid} is {len(gid)} characters; AWS allows 40"
+    assert re.fullmatch(r"[a-z][a-z0-9-]*", gid) and "--" not in gid and not gid.endswith("-"), f"{g.name}: {gid}"
+    assert stack.outputs["redisReplicationGroupId"] == gid
+
+
+# --- encryption and AUTH ----------------------------------------------------------------------------
+
+
+def test_encryption_at_rest_with_data_key_and_in_transit(stack: Evaluation) -> None:
+    g = group(stack)
+    assert g.inputs["atRestEncryptionEnabled"] is True, f"{g.name}: not encrypted at rest"
+    assert g.inputs["kmsKeyId"] == stack.outputs["kmsDataKeyArn"], f"{g.name}: kmsKeyId is not the data key"
+    assert g.inputs["transitEncryptionEnabled"] is True, f"{g.name}: no TLS in transit"
+
+
+def test_auth_token_random_secret_and_valid_for_redis(stack: Evaluation) -> None:
+    g = group(stack)
+    password = single(stack, PASSWORD)
+    assert is_secret(g.inputs["authToken"]), f"{g.name}: authToken not marked secret"
+    token = plain(g.inputs["authToken"])
+    assert token == password.state["result"], f"{g.name}: authToken is not the random password"
+    assert 16 <= password.inputs["length"] <= 128, f"{password.name}: length {password.inputs['length']}"
+    assert password.inputs["special"] is True, f"{password.name}: no special characters"
+    specials = set(password.inputs["overrideSpecial"])
+    assert not specials & AUTH_FORBIDDEN, f"{password.name}: AUTH refuses {sorted(specials & AUTH_FORBIDDEN)}"
+    assert g.inputs["authTokenUpdateStrategy"] == "ROTATE", f"{g.name}: authTokenUpdateStrategy"
+
+
+def test_auth_token_stored_in_kms_encrypted_secret(stack: Evaluation) -> None:
+    secret = single(stack, SECRET)
+    version = single(stack, SECRET_VERSION)
+    token = plain(group(stack).inputs["authToken"])
+    assert secret.inputs["name"] == f"scalepay-redis-auth-{stack.stack}", f"{secret.name}: name {secret.inputs['name']}"
+    assert secret.inputs["kmsKeyId"] == stack.outputs["kmsDataKeyArn"], f"{secret.name}: not on the data key"
+    assert secret.inputs["recoveryWindowInDays"] == EXPECTED[stack.stack].recovery_window_days, f"{secret.name}: recovery"
+    assert version.inputs["secretId"] == secret.state["id"], f"{version.name}: writes another secret"
+    assert is_secret(version.inputs["secretString"]), f"{version.name}: secretString not marked secret"
+    assert json.loads(plain(version.inputs["secretString"])) == {"authToken": token}, f"{version.name}: content"
+    assert stack.outputs["redisAuthSecretArn"] == secret.state["arn"], "redisAuthSecretArn is not the AUTH secret"
+
+
+# --- backups, maintenance, parameters ------------------------------------------------------------
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def test_snapshots_and_maintenance(stack: Evaluation) -> None:
+    g = group(stack)
+    retention = g.inputs["snapshotRetentionLimit"]
+    assert retention == preset(stack.stack).cache.snapshot_retention_days, f"{g.name}: snapshotRetentionLimit {retention}"
+    minimum = EXPECTED[stack.stack].min_snapshot_days
+    assert retention >= minimum, f"{g.name}: {retention} days of snapshots in {stack.stack}, expected >= {minimum}"
+    assert g.inputs["autoMinorVersionUpgrade"] is True, f"{g.name}: minor upgrades off"
+    assert g.inputs["applyImmediately"] is False, f"{g.name}: changes must wait for the maintenance window"
+    # AWS rejects a snapshot window that overlaps the maintenance window (both at least 60 minutes).
+    snap_start, snap_end = map(_minutes, g.inputs["snapshotWindow"].split("-"))
+    maint = g.inputs["maintenanceWindow"].split("-")
+    maint_start, maint_end = _minutes(maint[0].split(":", 1)[1]), _minutes(maint[1].split(":", 1)[1])
+    assert snap_end - snap_start >= 60 and maint_end - maint_start >= 60, f"{g.name}: windows shorter than 60 minutes"
+    assert snap_end <= maint_start or maint_end <= snap_start, f"{g.name}: snapshot window overlaps maintenance"
+
+
+def test_parameter_group_matches_engine(stack: Evaluation) -> None:
+    pg = single(stack, PARAMETER_GROUP)
+    g = group(stack)
+    major = g.inputs["engineVersion"].split(".")[0]
+    assert pg.inputs["family"] == f"redis{major}", f"{pg.name}: family {pg.inputs['family']} vs engine {major}"
+    params = {p["name"]: p["value"] for p in pg.inputs["parameters"]}
+    assert params.get("maxmemory-policy") == "volatile-lru", f"{pg.name}: maxmemory-policy {params.get('maxmemory-policy')}"
+    assert g.inputs["parameterGroupName"] == pg.inputs["name"], f"{g.name}: parameterGroupName"
+
+
+# --- placement, logs, protection, outputs ----------------------------------------------------------
+
+
+def test_subnet_group_on_isolated_data_subnets(stack: Evaluation) -> None:
+    """Redis sits in the data tier: private, and with no route to the internet (not even via NAT)."""
+    sg = single(stack, SUBNET_GROUP)
+    assert sg.inputs["subnetIds"] == stack.outputs["databaseSubnetIds"], f"{sg.name}: not the isolated data subnets"
+    assert not set(sg.inputs["subnetIds"]) & set(stack.outputs["publicSubnetIds"]), f"{sg.name}: includes public subnets"
+    assert not set(sg.inputs["subnetIds"]) & set(stack.outputs["privateSubnetIds"]), f"{sg.name}: includes NAT-routed subnets"
+    g = group(stack)
+    assert g.inputs["subnetGroupName"] == sg.inputs["name"], f"{g.name}: subnetGroupName"
+    assert g.inputs["securityGroupIds"] == [stack.outputs["cacheSecurityGroupId"]], f"{g.name}: security groups"
+    assert g.inputs["port"] == 6379 and stack.outputs["redisPort"] == 6379, f"{g.name}: port {g.inputs['port']}"
+
+
+def test_slow_log_to_encrypted_log_group(stack: Evaluation) -> None:
+    g = group(stack)
+    lg = single(stack, LOG_GROUP)
+    [delivery] = g.inputs["logDeliveryConfigurations"]
+    assert delivery["logType"] == "slow-log" and delivery["destinationType"] == "cloudwatch-logs", f"{g.name}: {delivery}"
+    assert delivery["destination"] == lg.inputs["name"], f"{g.name}: slow log goes to {delivery['destination']}"
+    assert lg.inputs["kmsKeyId"] == stack.outputs["kmsLogsKeyArn"], f"{lg.name}: not encrypted with the logs key"
+    retention = lg.inputs["retentionInDays"]
+    assert retention == preset(stack.stack).observability.log_retention_days, f"{lg.name}: retention {retention}"
+    assert retention in cfg.LOG_RETENTION_DAYS, f"{lg.name}: retention {retention} not accepted by CloudWatch"
+
+
+def test_protect_and_retain_on_delete(stack: Evaluation) -> None:
+    expected = EXPECTED[stack.stack].protect
+    for r in (group(stack), single(stack, SECRET)):
+        assert r.protect is expected, f"{r.name}: protect={r.protect}, expected {expected} in {stack.stack}"
+        assert r.retain_on_delete is expected, f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
+
+
+def test_endpoints_exported(stack: Evaluation) -> None:
+    g = group(stack)
+    assert stack.outputs["redisPrimaryEndpoint"] == g.state["primaryEndpointAddress"], "redisPrimaryEndpoint"
+    assert stack.outputs["redisReaderEndpoint"] == g.state["readerEndpointAddress"], "redisReaderEndpoint"
+
+
+def test_every_taggable_resource_is_tagged(stack: Evaluation) -> None:
+    for type_ in (GROUP, SUBNET_GROUP, PARAMETER_GROUP, SECRET, LOG_GROUP):
+        r = single(stack, type_)
+        tags = r.inputs.get("tags", {})
+        assert tags.get("Environment") == stack.stack and tags.get("Component") == "cache", f"{r.name}: tags {tags}"
+
+
+def test_settings_not_environment_drive_the_shape() -> None:
+    config = default_config("staging") | {
+        "scalepayments:cacheNodeCount": "4",
+        "scalepayments:protectResources": "true",
+        "scalepayments:environmentSuffix": "pr1234",
+    }
+    stack = evaluate("staging", config)
+    g = group(stack)
+    assert g.inputs["numCacheClusters"] == 4, f"{g.name}: numCacheClusters"
+    gid = g.inputs["replicationGroupId"]
+    assert gid == "scalepay-redis-staging-pr1234" and len(gid) <= 40, f"{g.name}: {gid}"
+    secret = single(stack, SECRET)
+    assert g.protect and secret.protect, f"{g.name}/{secret.name}: protectResources=true ignored"
+    assert secret.inputs["recoveryWindowInDays"] == 30, f"{secret.name}: protected secret with a short recovery window"
+
+
+# --- pure helpers -------------------------------------------------------------------------------------
+
+
+def test_auth_specials_allowed_by_redis() -> None:
+    assert AUTH_TOKEN_SPECIALS
+    assert not set(AUTH_TOKEN_SPECIALS) & AUTH_FORBIDDEN
+    assert all(33 <= ord(c) <= 126 for c in AUTH_TOKEN_SPECIALS)
+
+
+def test_recovery_window_and_log_group_name() -> None:
+    assert auth_secret_recovery_window(True) == 30
+    assert auth_secret_recovery_window(False) == 7
+    assert slow_log_group_name("scalepay-redis-dev") == "/aws/elasticache/scalepay-redis-dev/slow-log"
+
+
+def test_default_windows_do_not_overlap() -> None:
+    start, end = SNAPSHOT_WINDOW.split("-")
+    assert _minutes(end) <= _minutes(MAINTENANCE_WINDOW.split("-")[0].split(":", 1)[1])
+    assert _minutes(end) - _minutes(start) >= 60

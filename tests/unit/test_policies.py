@@ -1,0 +1,873 @@
+"""Every PCI DSS rule of policy/rules, called directly: a compliant case and violating cases with exact messages.
+
+Resource rules take (type, camelCase props, params); JSON documents are JSON strings as the
+provider receives them. Each case starts from a compliant factory and applies one mutation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from policy.enforcement import ENVIRONMENT_PARAMS
+from policy.rules import ALL_RULES, compute, data, edge, identity, logging, network
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, StackResource, StackRule
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
+
+
+def pci(req: str, text: str) -> str:
+    return f"PCI DSS 4.0 Req {req}: {text}"
+
+
+def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A copy of ``base`` with ``changes``; a value of ``...`` removes the key."""
+    out = {**base, **changes}
+    return {k: v for k, v in out.items() if v is not ...}
+
+
+# --- compliant factories -----------------------------------------------------------------------
+
+AURORA = {
+    "engine": "aurora-postgresql",
+    "storageEncrypted": True,
+    "kmsKeyId": KEY_ARN,
+    "iamDatabaseAuthenticationEnabled": True,
+    "masterUsername": "scalepay_admin",
+    "deletionProtection": True,
+    "backupRetentionPeriod": 30,
+    "dbClusterParameterGroupName": "scalepay-aurora-prod",
+}
+REDIS = {
+    "atRestEncryptionEnabled": True,
+    "kmsKeyId": KEY_ARN,
+    "transitEncryptionEnabled": True,
+    "transitEncryptionMode": "required",
+    "authToken": "x" * 32,
+}
+
+
+def container(**changes: Any) -> dict[str, Any]:
+    base = {
+        "name": "api",
+        "image": "nginxinc/nginx-unprivileged:1.27-alpine",
+        "readonlyRootFilesystem": True,
+        "privileged": False,
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/api", "awslogs-region": "us-east-1"}},
+        "environment": [{"name": "DB_HOST", "value": "db"}, {"name": "DB_SECRET_ARN", "value": SECRET_ARN}],
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"{SECRET_ARN}:password::"}],
+    }
+    return with_(base, **changes)
+
+
+def task(*containers: dict[str, Any]) -> dict[str, Any]:
+    return {"family": "api", "containerDefinitions": json.dumps(list(containers or [container()]))}
+
+
+def policy_doc(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+WEB_ONLY = "only TCP 80 and 443 (the load balancer listeners) may be open to the internet"
+ADMIN_ATTACHED = (
+    "administrator policy 'arn:aws:iam::aws:policy/AdministratorAccess' is attached; grant a least-privilege policy instead"
+)
+READ_SECRET = {"Sid": "ReadDbSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": SECRET_ARN}
+DECRYPT_KEY = {"Sid": "DecryptData", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of a resource rule and the exact messages it must return."""
+
+    check: Callable[..., list[str]]
+    resource_type: str
+    props: dict[str, Any]
+    expected: list[str]
+    params: Params = field(default=DEFAULT_PARAMS)
+
+
+CASES: dict[str, Case] = {
+    # network
+    "sg-web-ports/alb-https-ok": Case(
+        network.security_group_internet_ingress_web_ports_only,
+        network.INGRESS_RULE,
+        {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0},
+        [],
+    ),
+    "sg-web-ports/internal-ssh-ok": Case(
+        network.security_group_internet_ingress_web_ports_only,
+        network.INGRESS_RULE,
+        {"cidrIpv4": "10.0.0.0/16", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22},
+        [],
+    ),
+    "sg-web-ports/ssh-from-internet": Case(
+        network.security_group_internet_ingress_web_ports_only,
+        network.INGRESS_RULE,
+        {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22},
+        [
+            pci(
+                "1.3.1",
+                "ingress from 0.0.0.0/0 allows protocol tcp ports 22-22; " + WEB_ONLY,
+            )
+        ],
+    ),
+    "sg-web-ports/range-covering-443": Case(
+        network.security_group_internet_ingress_web_ports_only,
+        network.SECURITY_GROUP_RULE,
+        {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 0, "toPort": 65535},
+        [
+            pci(
+                "1.3.1",
+                "ingress from 0.0.0.0/0 allows protocol tcp ports 0-65535; " + WEB_ONLY,
+            )
+        ],
+    ),
+    "sg-web-ports/inline-ipv6-all": Case(
+        network.security_group_internet_ingress_web_ports_only,
+        network.SECURITY_GROUP,
+        {"ingress": [{"ipv6CidrBlocks": ["::/0"], "protocol": "-1", "fromPort": 0, "toPort": 0}]},
+        [
+            pci(
+                "1.3.1",
+                "ingress from ::/0 allows protocol -1 ports 0-0; " + WEB_ONLY,
+            )
+        ],
+    ),
+    "subnet/private-ok": Case(network.subnet_no_public_ip_on_launch, network.SUBNET, {"mapPublicIpOnLaunch": False}, []),
+    "subnet/public-ip": Case(
+        network.subnet_no_public_ip_on_launch,
+        network.SUBNET,
+        {"mapPublicIpOnLaunch": True},
+        [pci("1.4.2", "subnet assigns public IPs on launch (mapPublicIpOnLaunch is true)")],
+    ),
+    "rds-public/ok": Case(network.rds_not_publicly_accessible, network.RDS_CLUSTER_INSTANCE, {"publiclyAccessible": False}, []),
+    "rds-public/public": Case(
+        network.rds_not_publicly_accessible,
+        network.RDS_CLUSTER_INSTANCE,
+        {"publiclyAccessible": True},
+        [pci("1.4.4", "database instance is publicly accessible (publiclyAccessible is true)")],
+    ),
+    # data
+    "db-cmk/ok": Case(data.database_encrypted_with_cmk, data.RDS_CLUSTER, AURORA, []),
+    "db-cmk/unencrypted": Case(
+        data.database_encrypted_with_cmk,
+        data.RDS_CLUSTER,
+        with_(AURORA, storageEncrypted=False, kmsKeyId=...),
+        [
+            pci("3.5.1", "database storage is not encrypted (storageEncrypted is not true)"),
+            pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)"),
+        ],
+    ),
+    "db-cmk/aws-managed-key": Case(
+        data.database_encrypted_with_cmk,
+        data.RDS_CLUSTER,
+        with_(AURORA, kmsKeyId="alias/aws/rds"),
+        [pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)")],
+    ),
+    "redis-cmk/ok": Case(data.redis_encrypted_at_rest_with_cmk, data.REPLICATION_GROUP, REDIS, []),
+    "redis-cmk/off": Case(
+        data.redis_encrypted_at_rest_with_cmk,
+        data.REPLICATION_GROUP,
+        with_(REDIS, atRestEncryptionEnabled=False),
+        [pci("3.5.1", "Redis at-rest encryption is off (atRestEncryptionEnabled is not true)")],
+    ),
+    "redis-cmk/no-key": Case(
+        data.redis_encrypted_at_rest_with_cmk,
+        data.REPLICATION_GROUP,
+        with_(REDIS, kmsKeyId=...),
+        [pci("3.5.1", "Redis is not encrypted with a customer-managed KMS key (kmsKeyId)")],
+    ),
+    "redis-tls/ok": Case(data.redis_transit_encryption, data.REPLICATION_GROUP, REDIS, []),
+    "redis-tls/off": Case(
+        data.redis_transit_encryption,
+        data.REPLICATION_GROUP,
+        with_(REDIS, transitEncryptionEnabled=False),
+        [pci("4.2.1", "Redis in-transit encryption is off (transitEncryptionEnabled is not true)")],
+    ),
+    "redis-tls/preferred": Case(
+        data.redis_transit_encryption,
+        data.REPLICATION_GROUP,
+        with_(REDIS, transitEncryptionMode="preferred"),
+        [pci("4.2.1", "Redis accepts unencrypted connections (transitEncryptionMode is not 'required')")],
+    ),
+    "secret-cmk/ok": Case(data.secret_encrypted_with_cmk, data.SECRET, {"kmsKeyId": KEY_ARN}, []),
+    "secret-cmk/default-key": Case(
+        data.secret_encrypted_with_cmk,
+        data.SECRET,
+        {"name": "db"},
+        [pci("8.3.2", "secret is not encrypted with a customer-managed KMS key (kmsKeyId)")],
+    ),
+    "sns-cmk/ok": Case(data.sns_topic_encrypted_with_cmk, data.TOPIC, {"kmsMasterKeyId": KEY_ARN}, []),
+    "sns-cmk/aws-managed": Case(
+        data.sns_topic_encrypted_with_cmk,
+        data.TOPIC,
+        {"kmsMasterKeyId": "alias/aws/sns"},
+        [pci("3.5.1", "SNS topic is not encrypted with a customer-managed KMS key (kmsMasterKeyId)")],
+    ),
+    "kms-rotation/ok": Case(data.kms_key_rotation, data.KMS_KEY, {"enableKeyRotation": True}, []),
+    "kms-rotation/asymmetric-exempt": Case(
+        data.kms_key_rotation, data.KMS_KEY, {"customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"}, []
+    ),
+    "kms-rotation/off": Case(
+        data.kms_key_rotation,
+        data.KMS_KEY,
+        {"enableKeyRotation": False},
+        [pci("3.7.4", "KMS key does not rotate automatically (enableKeyRotation is not true)")],
+    ),
+    "deletion-protection/ok": Case(data.aurora_deletion_protection, data.RDS_CLUSTER, AURORA, []),
+    "deletion-protection/off": Case(
+        data.aurora_deletion_protection,
+        data.RDS_CLUSTER,
+        with_(AURORA, deletionProtection=False),
+        [pci("12.10.1", "Aurora cluster has no deletion protection (deletionProtection is not true)")],
+    ),
+    "deletion-protection/not-required-in-staging": Case(
+        data.aurora_deletion_protection,
+        data.RDS_CLUSTER,
+        with_(AURORA, deletionProtection=False),
+        [],
+        ENVIRONMENT_PARAMS["staging"],
+    ),
+    "backups/ok": Case(data.aurora_backup_retention, data.RDS_CLUSTER, with_(AURORA, backupRetentionPeriod=7.0), []),
+    "backups/one-day": Case(
+        data.aurora_backup_retention,
+        data.RDS_CLUSTER,
+        with_(AURORA, backupRetentionPeriod=1),
+        [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
+    ),
+    "backups/unset-defaults-to-one": Case(
+        data.aurora_backup_retention,
+        data.RDS_CLUSTER,
+        with_(AURORA, backupRetentionPeriod=...),
+        [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
+    ),
+    # compute
+    "read-only-root/ok": Case(compute.ecs_read_only_root_filesystem, compute.TASK_DEFINITION, task(), []),
+    "read-only-root/writable": Case(
+        compute.ecs_read_only_root_filesystem,
+        compute.TASK_DEFINITION,
+        task(container(), container(name="sidecar", readonlyRootFilesystem=...)),
+        [pci("2.2.6", "container 'sidecar' has a writable root filesystem (readonlyRootFilesystem is not true)")],
+    ),
+    "privileged/ok": Case(compute.ecs_no_privileged_containers, compute.TASK_DEFINITION, task(), []),
+    "privileged/privileged": Case(
+        compute.ecs_no_privileged_containers,
+        compute.TASK_DEFINITION,
+        task(container(privileged=True)),
+        [pci("7.2.5", "container 'api' runs privileged (privileged is true)")],
+    ),
+    "awslogs/ok": Case(compute.ecs_awslogs, compute.TASK_DEFINITION, task(), []),
+    "awslogs/no-log-config": Case(
+        compute.ecs_awslogs,
+        compute.TASK_DEFINITION,
+        task(container(logConfiguration=...)),
+        [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
+    ),
+    "awslogs/splunk": Case(
+        compute.ecs_awslogs,
+        compute.TASK_DEFINITION,
+        task(container(logConfiguration={"logDriver": "splunk", "options": {}})),
+        [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
+    ),
+    "env-secrets/ok": Case(compute.ecs_no_secrets_in_environment, compute.TASK_DEFINITION, task(), []),
+    "env-secrets/password-in-env": Case(
+        compute.ecs_no_secrets_in_environment,
+        compute.TASK_DEFINITION,
+        task(container(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])),
+        [pci("8.6.2", "container 'api' passes 'DB_PASSWORD' as a plain environment variable; use secrets from Secrets Manager")],
+    ),
+    "env-secrets/ssm-parameter": Case(
+        compute.ecs_no_secrets_in_environment,
+        compute.TASK_DEFINITION,
+        task(container(secrets=[{"name": "API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/api-key"}])),
+        [
+            pci(
+                "8.6.2",
+                "container 'api' reads secret 'API_KEY' from 'arn:aws:ssm:us-east-1:123456789012:parameter/api-key', "
+                "not from Secrets Manager",
+            )
+        ],
+    ),
+    "ecs-public-ip/ok": Case(
+        compute.ecs_service_no_public_ip, compute.ECS_SERVICE, {"networkConfiguration": {"assignPublicIp": False}}, []
+    ),
+    "ecs-public-ip/public": Case(
+        compute.ecs_service_no_public_ip,
+        compute.ECS_SERVICE,
+        {"networkConfiguration": {"assignPublicIp": True, "subnets": ["s-1"]}},
+        [pci("1.4.2", "ECS service assigns public IPs to tasks (networkConfiguration.assignPublicIp is true)")],
+    ),
+    "ecr-scan/ok": Case(
+        compute.ecr_scan_on_push, compute.ECR_REPOSITORY, {"imageScanningConfiguration": {"scanOnPush": True}}, []
+    ),
+    "ecr-scan/off": Case(
+        compute.ecr_scan_on_push,
+        compute.ECR_REPOSITORY,
+        {"imageScanningConfiguration": {"scanOnPush": False}},
+        [pci("6.3.1", "ECR repository does not scan images on push (imageScanningConfiguration.scanOnPush)")],
+    ),
+    "ecr-immutable/ok": Case(compute.ecr_immutable_tags, compute.ECR_REPOSITORY, {"imageTagMutability": "IMMUTABLE"}, []),
+    "ecr-immutable/mutable": Case(
+        compute.ecr_immutable_tags,
+        compute.ECR_REPOSITORY,
+        {"imageTagMutability": "MUTABLE"},
+        [pci("6.5.1", "ECR repository allows tags to be overwritten (imageTagMutability is not IMMUTABLE)")],
+    ),
+    # edge
+    "tls12/ok": Case(
+        edge.alb_https_tls12, edge.LISTENERS[0], {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, []
+    ),
+    "tls12/http-not-applicable": Case(edge.alb_https_tls12, edge.LISTENERS[0], {"protocol": "HTTP", "port": 80}, []),
+    "tls12/tls10-policy": Case(
+        edge.alb_https_tls12,
+        edge.LISTENERS[0],
+        {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-2016-08"},
+        [pci("4.2.1", "listener TLS policy 'ELBSecurityPolicy-2016-08' allows protocols older than TLS 1.2 (sslPolicy)")],
+    ),
+    "tls12/default-policy": Case(
+        edge.alb_https_tls12,
+        edge.LISTENERS[1],
+        {"protocol": "HTTPS"},
+        [
+            pci(
+                "4.2.1",
+                "listener TLS policy '<default ELBSecurityPolicy-2016-08>' allows protocols older than TLS 1.2 (sslPolicy)",
+            )
+        ],
+    ),
+    "drop-headers/ok": Case(edge.alb_drop_invalid_headers, edge.LOAD_BALANCERS[0], {"dropInvalidHeaderFields": True}, []),
+    "drop-headers/nlb-exempt": Case(edge.alb_drop_invalid_headers, edge.LOAD_BALANCERS[0], {"loadBalancerType": "network"}, []),
+    "drop-headers/off": Case(
+        edge.alb_drop_invalid_headers,
+        edge.LOAD_BALANCERS[0],
+        {"loadBalancerType": "application"},
+        [pci("6.4.1", "load balancer forwards invalid HTTP headers (dropInvalidHeaderFields is not true)")],
+    ),
+    "access-logs/ok": Case(edge.alb_access_logs, edge.LOAD_BALANCERS[0], {"accessLogs": {"enabled": True, "bucket": "logs"}}, []),
+    "access-logs/bucket-but-disabled": Case(
+        edge.alb_access_logs,
+        edge.LOAD_BALANCERS[0],
+        {"accessLogs": {"bucket": "logs"}},
+        [pci("10.2.1", "load balancer access logs are off (accessLogs.enabled with a bucket)")],
+    ),
+    # logging
+    "log-cmk/ok": Case(logging.log_group_encrypted_with_cmk, logging.LOG_GROUP, {"kmsKeyId": KEY_ARN}, []),
+    "log-cmk/none": Case(
+        logging.log_group_encrypted_with_cmk,
+        logging.LOG_GROUP,
+        {"retentionInDays": 365},
+        [pci("3.5.1", "log group is not encrypted with a customer-managed KMS key (kmsKeyId)")],
+    ),
+    "retention/ok": Case(logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 365.0}, []),
+    "retention/never-expire-ok": Case(logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 0}, []),
+    "retention/staging-90-ok": Case(
+        logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 90}, [], ENVIRONMENT_PARAMS["staging"]
+    ),
+    "retention/prod-90": Case(
+        logging.log_group_retention,
+        logging.LOG_GROUP,
+        {"retentionInDays": 90},
+        [pci("10.5.1", "log group keeps events for 90 days (retentionInDays); at least 365 are required")],
+        ENVIRONMENT_PARAMS["prod"],
+    ),
+    "cloudtrail/ok": Case(
+        logging.cloudtrail_log_file_validation, logging.TRAIL, {"enableLogFileValidation": True, "kmsKeyId": KEY_ARN}, []
+    ),
+    "cloudtrail/unsigned-unencrypted": Case(
+        logging.cloudtrail_log_file_validation,
+        logging.TRAIL,
+        {"enableLogFileValidation": False},
+        [
+            pci("10.3.4", "CloudTrail log file validation is off (enableLogFileValidation is not true)"),
+            pci("10.3.4", "CloudTrail logs are not encrypted with a customer-managed KMS key (kmsKeyId)"),
+        ],
+    ),
+    # identity
+    "wildcard/ok": Case(
+        identity.iam_no_wildcard_action, identity.ROLE_POLICY, {"policy": policy_doc(READ_SECRET, DECRYPT_KEY)}, []
+    ),
+    "wildcard/deny-star-ok": Case(
+        identity.iam_no_wildcard_action,
+        identity.IAM_POLICY,
+        {"policy": policy_doc({"Effect": "Deny", "Action": "*", "Resource": "*"})},
+        [],
+    ),
+    "wildcard/star": Case(
+        identity.iam_no_wildcard_action,
+        identity.IAM_POLICY,
+        {"policy": policy_doc(READ_SECRET, {"Effect": "Allow", "Action": "*", "Resource": "*"})},
+        [pci("7.2.1", "IAM statement #1 allows action '*'; grant only the actions the workload needs")],
+    ),
+    "wildcard/service-star-inline-role": Case(
+        identity.iam_no_wildcard_action,
+        identity.ROLE,
+        {
+            "inlinePolicies": [
+                {"name": "s3", "policy": policy_doc({"Sid": "All", "Effect": "Allow", "Action": ["s3:*"], "Resource": "*"})}
+            ]
+        },
+        [pci("7.2.1", "IAM statement All allows action 's3:*'; grant only the actions the workload needs")],
+    ),
+    "wildcard/not-action": Case(
+        identity.iam_no_wildcard_action,
+        identity.USER_POLICY,
+        {"policy": policy_doc({"Sid": "Most", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})},
+        [pci("7.2.1", "IAM statement Most allows everything except a NotAction list")],
+    ),
+    "admin/ok": Case(
+        identity.iam_no_admin_policy,
+        identity.ATTACHMENT_TYPES[0],
+        {"policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"},
+        [],
+    ),
+    "admin/attached": Case(
+        identity.iam_no_admin_policy,
+        identity.ATTACHMENT_TYPES[0],
+        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "role": "r"},
+        [
+            pci(
+                "7.2.2",
+                ADMIN_ATTACHED,
+            )
+        ],
+    ),
+    "admin/role-managed-arns": Case(
+        identity.iam_no_admin_policy,
+        identity.ROLE,
+        {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+        [
+            pci(
+                "7.2.2",
+                ADMIN_ATTACHED,
+            )
+        ],
+    ),
+    "decrypt/ok": Case(identity.iam_no_kms_decrypt_on_wildcard, identity.ROLE_POLICY, {"policy": policy_doc(DECRYPT_KEY)}, []),
+    "decrypt/on-star": Case(
+        identity.iam_no_kms_decrypt_on_wildcard,
+        identity.ROLE_POLICY,
+        {
+            "policy": policy_doc(
+                {"Sid": "Dec", "Effect": "Allow", "Action": ["logs:PutLogEvents", "kms:Decrypt"], "Resource": "*"}
+            )
+        },
+        [pci("3.6.1", "IAM statement Dec allows 'kms:Decrypt' on every key (Resource '*'); name the key ARNs")],
+    ),
+    "iam-auth/ok": Case(identity.aurora_iam_authentication, identity.RDS_CLUSTER, AURORA, []),
+    "iam-auth/off": Case(
+        identity.aurora_iam_authentication,
+        identity.RDS_CLUSTER,
+        with_(AURORA, iamDatabaseAuthenticationEnabled=...),
+        [pci("8.3.1", "Aurora IAM database authentication is off (iamDatabaseAuthenticationEnabled is not true)")],
+    ),
+    "admin-user/ok": Case(identity.aurora_non_default_admin, identity.RDS_CLUSTER, AURORA, []),
+    "admin-user/postgres": Case(
+        identity.aurora_non_default_admin,
+        identity.RDS_CLUSTER,
+        with_(AURORA, masterUsername="postgres"),
+        [pci("2.2.2", "Aurora master user 'postgres' is a vendor default name; choose a non-default masterUsername")],
+    ),
+    "admin-user/unset": Case(
+        identity.aurora_non_default_admin,
+        identity.RDS_CLUSTER,
+        with_(AURORA, masterUsername=...),
+        [pci("2.2.2", "Aurora master user is not set, so the engine default name is used (masterUsername)")],
+    ),
+    "redis-auth/ok": Case(identity.redis_auth_required, identity.REPLICATION_GROUP, REDIS, []),
+    "redis-auth/rbac-ok": Case(
+        identity.redis_auth_required, identity.REPLICATION_GROUP, with_(REDIS, authToken=..., userGroupIds=["ug-1"]), []
+    ),
+    "redis-auth/none": Case(
+        identity.redis_auth_required,
+        identity.REPLICATION_GROUP,
+        with_(REDIS, authToken=...),
+        [pci("8.3.1", "Redis accepts unauthenticated clients (no authToken and no userGroupIds)")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case_id", sorted(CASES))
+def test_resource_rule(case_id: str) -> None:
+    case = CASES[case_id]
+    assert case.check(case.resource_type, case.props, case.params) == case.expected, case_id
+
+
+# --- stack rules: a compliant mini stack and one mutation per failing case ----------------------
+
+
+def res(type_: str, logical: str, **props: Any) -> StackResource:
+    """A stack resource with the mock runtime's id convention (``<logical>-id``) and an ARN."""
+    arn = f"arn:aws:x:us-east-1:123456789012:{logical}"
+    return StackResource(type_, logical, {"arn": arn, **props}, f"urn:{logical}", f"{logical}-id")
+
+
+def replace_res(stack: list[StackResource], name: str, **props: Any) -> list[StackResource]:
+    """``stack`` with resource ``name``'s props changed (``...`` removes a prop)."""
+    out = []
+    for r in stack:
+        if r.name == name:
+            r = StackResource(r.type, r.name, with_(dict(r.props), **props), r.urn, r.id)
+        out.append(r)
+    return out
+
+
+def without(stack: list[StackResource], name: str) -> list[StackResource]:
+    return [r for r in stack if r.name != name]
+
+
+def network_stack() -> list[StackResource]:
+    return [
+        res(network.INTERNET_GATEWAY, "igw"),
+        res(network.NAT_GATEWAY, "nat"),
+        res(network.SUBNET, "public-a", vpcId="vpc-id"),
+        res(network.SUBNET, "private-a", vpcId="vpc-id"),
+        res(network.SUBNET, "db-a", vpcId="vpc-id"),
+        res(network.ROUTE_TABLE, "public-rt", routes=[{"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-id"}]),
+        res(network.ROUTE_TABLE, "private-rt"),
+        res(
+            network.ROUTE,
+            "private-default",
+            routeTableId="private-rt-id",
+            destinationCidrBlock="0.0.0.0/0",
+            natGatewayId="nat-id",
+        ),
+        res(network.ROUTE_TABLE, "db-rt"),
+        res(network.ROUTE_TABLE_ASSOCIATION, "public-a-assoc", subnetId="public-a-id", routeTableId="public-rt-id"),
+        res(network.ROUTE_TABLE_ASSOCIATION, "private-a-assoc", subnetId="private-a-id", routeTableId="private-rt-id"),
+        res(network.ROUTE_TABLE_ASSOCIATION, "db-a-assoc", subnetId="db-a-id", routeTableId="db-rt-id"),
+        res(network.RDS_SUBNET_GROUP, "db-subnets", subnetIds=["db-a-id"]),
+        res(network.CACHE_SUBNET_GROUP, "cache-subnets", subnetIds=["db-a-id"]),
+        res(network.SECURITY_GROUP, "alb-sg"),
+        res(network.SECURITY_GROUP, "svc-sg"),
+        res(
+            network.INGRESS_RULE,
+            "alb-in-443",
+            securityGroupId="alb-sg-id",
+            cidrIpv4="0.0.0.0/0",
+            ipProtocol="tcp",
+            fromPort=443,
+            toPort=443,
+        ),
+        res(
+            network.INGRESS_RULE,
+            "svc-in-alb",
+            securityGroupId="svc-sg-id",
+            referencedSecurityGroupId="alb-sg-id",
+            ipProtocol="tcp",
+            fromPort=8080,
+            toPort=8080,
+        ),
+        res(network.LOAD_BALANCERS[0], "alb", securityGroups=["alb-sg-id"]),
+        res(compute.ECS_SERVICE, "api", networkConfiguration={"securityGroups": ["svc-sg-id"], "assignPublicIp": False}),
+    ]
+
+
+def test_data_stores_in_isolated_subnets_pass() -> None:
+    assert network.data_stores_without_internet_route(network_stack()) == []
+
+
+def test_cache_in_nat_routed_subnet_is_reported() -> None:
+    stack = replace_res(network_stack(), "cache-subnets", subnetIds=["private-a-id"])
+    violations = network.data_stores_without_internet_route(stack)
+    assert [(v.resource, v.message) for v in violations] == [
+        (
+            "cache-subnets",
+            pci(
+                "1.4.4",
+                "cache subnet group places the cache in subnet 'private-a' whose route table 'private-rt' routes to "
+                "NAT gateway 'nat'; use isolated subnets with no internet route",
+            ),
+        )
+    ]
+
+
+def test_database_in_igw_routed_subnet_is_reported() -> None:
+    stack = replace_res(network_stack(), "db-subnets", subnetIds=["db-a-id", "public-a-id"])
+    assert [v.message for v in network.data_stores_without_internet_route(stack)] == [
+        pci(
+            "1.4.4",
+            "database subnet group places the database in subnet 'public-a' whose route table 'public-rt' routes to "
+            "internet gateway 'igw'; use isolated subnets with no internet route",
+        )
+    ]
+
+
+def test_main_route_table_applies_to_unassociated_subnet() -> None:
+    stack = [
+        *without(network_stack(), "db-a-assoc"),
+        res(network.MAIN_ROUTE_TABLE_ASSOCIATION, "main", vpcId="vpc-id", routeTableId="public-rt-id"),
+    ]
+    assert [v.resource for v in network.data_stores_without_internet_route(stack)] == ["db-subnets", "cache-subnets"]
+
+
+def test_internet_ingress_on_alb_security_group_passes() -> None:
+    assert network.security_group_internet_ingress_alb_only(network_stack()) == []
+
+
+def test_internet_ingress_on_service_security_group_is_reported() -> None:
+    stack = [
+        *network_stack(),
+        res(
+            network.INGRESS_RULE,
+            "svc-in-world",
+            securityGroupId="svc-sg-id",
+            cidrIpv4="0.0.0.0/0",
+            ipProtocol="tcp",
+            fromPort=443,
+            toPort=443,
+        ),
+    ]
+    assert [(v.resource, v.message) for v in network.security_group_internet_ingress_alb_only(stack)] == [
+        ("svc-in-world", pci("1.4.2", "security group 'svc-sg' is open to the internet but is not attached to a load balancer")),
+        (
+            "svc-in-world",
+            pci(
+                "1.4.2",
+                "security group 'svc-sg' is open to the internet and is also attached to 'api' (aws:ecs/service:Service); "
+                "only load balancers may use it",
+            ),
+        ),
+    ]
+
+
+def aurora_stack(force_ssl: str = "1") -> list[StackResource]:
+    return [
+        res(
+            data.RDS_CLUSTER_PARAMETER_GROUP,
+            "aurora-pg",
+            name="scalepay-aurora-prod",
+            parameters=[{"name": "rds.force_ssl", "value": force_ssl}],
+        ),
+        res(data.RDS_CLUSTER, "cluster", **AURORA),
+    ]
+
+
+def test_aurora_ssl_only_passes_with_force_ssl() -> None:
+    assert data.aurora_ssl_only(aurora_stack()) == []
+
+
+def test_aurora_ssl_only_reports_force_ssl_zero() -> None:
+    assert [(v.resource, v.message) for v in data.aurora_ssl_only(aurora_stack("0"))] == [
+        (
+            "cluster",
+            pci(
+                "4.2.1",
+                "cluster parameter group 'aurora-pg' sets rds.force_ssl=0; "
+                "it must be 1 so the database refuses unencrypted connections",
+            ),
+        )
+    ]
+
+
+def test_aurora_ssl_only_reports_missing_parameter_group() -> None:
+    stack = replace_res(aurora_stack(), "cluster", dbClusterParameterGroupName=...)
+    assert [v.message for v in data.aurora_ssl_only(stack)] == [
+        pci(
+            "4.2.1",
+            "Aurora cluster references no cluster parameter group (dbClusterParameterGroupName); it must set rds.force_ssl=1",
+        )
+    ]
+
+
+def edge_stack() -> list[StackResource]:
+    redirect = {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+    return [
+        res(edge.LOAD_BALANCERS[0], "alb", loadBalancerType="application", internal=False),
+        res(
+            edge.LISTENERS[0],
+            "https",
+            protocol="HTTPS",
+            loadBalancerArn="arn:aws:x:us-east-1:123456789012:alb",
+            sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+            defaultActions=[{"type": "fixed-response"}],
+        ),
+        res(
+            edge.LISTENERS[0],
+            "http",
+            protocol="HTTP",
+            loadBalancerArn="arn:aws:x:us-east-1:123456789012:alb",
+            defaultActions=[redirect],
+        ),
+        res(
+            edge.LISTENER_RULES[0],
+            "api-rule",
+            listenerArn="arn:aws:x:us-east-1:123456789012:https",
+            actions=[{"type": "forward"}],
+        ),
+        res(edge.WAF_ASSOCIATION, "waf-assoc", resourceArn="arn:aws:x:us-east-1:123456789012:alb", webAclArn="arn:waf"),
+    ]
+
+
+def test_http_listener_redirect_only_passes() -> None:
+    assert edge.alb_http_only_redirects(edge_stack()) == []
+
+
+def test_http_listener_forwarding_is_reported() -> None:
+    stack = replace_res(edge_stack(), "http", defaultActions=[{"type": "forward", "targetGroupArn": "tg"}])
+    assert [(v.resource, v.message) for v in edge.alb_http_only_redirects(stack)] == [
+        ("http", pci("4.2.1", "HTTP listener default action is 'forward'; it must only redirect to HTTPS"))
+    ]
+
+
+def test_rule_forwarding_on_http_listener_is_reported() -> None:
+    stack = [
+        *edge_stack(),
+        res(edge.LISTENER_RULES[0], "sneaky", listenerArn="arn:aws:x:us-east-1:123456789012:http", actions=[{"type": "forward"}]),
+    ]
+    assert [(v.resource, v.message) for v in edge.alb_http_only_redirects(stack)] == [
+        ("sneaky", pci("4.2.1", "listener rule on HTTP listener 'http' serves traffic instead of redirecting to HTTPS"))
+    ]
+
+
+def test_alb_without_https_listener_is_reported() -> None:
+    assert [(v.resource, v.message) for v in edge.alb_http_only_redirects(without(edge_stack(), "https"))] == [
+        ("alb", pci("4.2.1", "internet-facing load balancer has no HTTPS listener"))
+    ]
+
+
+def test_waf_attached_passes_and_missing_association_is_reported() -> None:
+    assert edge.waf_attached(edge_stack()) == []
+    assert [(v.resource, v.message) for v in edge.waf_attached(without(edge_stack(), "waf-assoc"))] == [
+        ("alb", pci("6.4.2", "internet-facing load balancer has no WAF web ACL association"))
+    ]
+
+
+def test_waf_not_needed_on_internal_alb() -> None:
+    stack = replace_res(without(edge_stack(), "waf-assoc"), "alb", internal=True)
+    assert edge.waf_attached(stack) == []
+
+
+def test_vpc_flow_logs() -> None:
+    vpc = res(logging.VPC, "vpc")
+    flow = res(logging.FLOW_LOG, "flow", vpcId="vpc-id", trafficType="ALL")
+    assert logging.vpc_flow_logs([vpc, flow]) == []
+    assert [v.message for v in logging.vpc_flow_logs([vpc])] == [pci("10.2.1", "VPC has no flow log")]
+    reject_only = res(logging.FLOW_LOG, "flow", vpcId="vpc-id", trafficType="REJECT")
+    assert [v.message for v in logging.vpc_flow_logs([vpc, reject_only])] == [
+        pci("10.2.1", "VPC flow logs do not record ALL traffic (trafficType)")
+    ]
+
+
+TLS_ONLY = policy_doc(
+    {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": ["arn:aws:s3:::logs", "arn:aws:s3:::logs/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+)
+
+
+def bucket_stack() -> list[StackResource]:
+    return [
+        res(logging.BUCKETS[0], "logs", bucket="scalepay-logs-prod"),
+        res(
+            logging.PUBLIC_ACCESS_BLOCK,
+            "logs-pab",
+            bucket="scalepay-logs-prod",
+            blockPublicAcls=True,
+            blockPublicPolicy=True,
+            ignorePublicAcls=True,
+            restrictPublicBuckets=True,
+        ),
+        res(logging.BUCKET_POLICY, "logs-policy", bucket="scalepay-logs-prod", policy=TLS_ONLY),
+        res(
+            logging.ENCRYPTION[0],
+            "logs-sse",
+            bucket="scalepay-logs-prod",
+            rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+        ),
+        res(logging.VERSIONING[0], "logs-versioning", bucket="scalepay-logs-prod", versioningConfiguration={"status": "Enabled"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "check", [logging.s3_public_access_blocked, logging.s3_tls_only, logging.s3_encrypted, logging.s3_versioned]
+)
+def test_bucket_with_all_guards_passes(check: Callable[..., Any]) -> None:
+    assert check(bucket_stack()) == []
+
+
+@pytest.mark.parametrize(
+    ("check", "missing", "message"),
+    [
+        (logging.s3_public_access_blocked, "logs-pab", pci("10.3.1", "bucket has no public access block")),
+        (logging.s3_tls_only, "logs-policy", pci("4.2.1", "bucket policy does not deny s3:* when aws:SecureTransport is false")),
+        (logging.s3_encrypted, "logs-sse", pci("10.3.2", "bucket has no default server-side encryption configuration")),
+        (logging.s3_versioned, "logs-versioning", pci("10.3.3", "bucket versioning is not enabled")),
+    ],
+)
+def test_bucket_missing_guard_is_reported(check: Callable[..., Any], missing: str, message: str) -> None:
+    assert [(v.resource, v.message) for v in check(without(bucket_stack(), missing))] == [("logs", message)]
+
+
+def test_partial_public_access_block_is_reported() -> None:
+    stack = replace_res(bucket_stack(), "logs-pab", restrictPublicBuckets=False)
+    assert [v.message for v in logging.s3_public_access_blocked(stack)] == [
+        pci("10.3.1", "bucket public access block leaves restrictPublicBuckets off")
+    ]
+
+
+def test_suspended_versioning_and_plain_http_policy_are_reported() -> None:
+    stack = replace_res(bucket_stack(), "logs-versioning", versioningConfiguration={"status": "Suspended"})
+    stack = replace_res(
+        stack,
+        "logs-policy",
+        policy=policy_doc(
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": "arn:aws:s3:::logs/*",
+            }
+        ),
+    )
+    assert [v.message for v in logging.s3_versioned(stack)] == [pci("10.3.3", "bucket versioning is not enabled")]
+    assert [v.message for v in logging.s3_tls_only(stack)] == [
+        pci("4.2.1", "bucket policy does not deny s3:* when aws:SecureTransport is false")
+    ]
+
+
+# --- the catalogue itself ------------------------------------------------------------------------
+
+STACK_RULE_TESTS = {
+    "sg-internet-ingress-alb-only": test_internet_ingress_on_service_security_group_is_reported,
+    "data-stores-no-internet-route": test_cache_in_nat_routed_subnet_is_reported,
+    "aurora-ssl-only": test_aurora_ssl_only_reports_force_ssl_zero,
+    "alb-http-only-redirects": test_http_listener_forwarding_is_reported,
+    "waf-attached": test_waf_attached_passes_and_missing_association_is_reported,
+    "vpc-flow-logs": test_vpc_flow_logs,
+    "s3-public-access-blocked": test_bucket_missing_guard_is_reported,
+    "s3-tls-only": test_bucket_missing_guard_is_reported,
+    "s3-encrypted": test_bucket_missing_guard_is_reported,
+    "s3-versioned": test_bucket_missing_guard_is_reported,
+}
+
+
+def test_at_least_25_uniquely_named_rules_in_six_domains() -> None:
+    names = [r.name for r in ALL_RULES]
+    assert len(names) >= 25 and len(set(names)) == len(names), names
+    assert {r.domain for r in ALL_RULES} == {"network", "data", "compute", "edge", "logging", "identity"}
+
+
+@pytest.mark.parametrize("rule", [r for r in ALL_RULES if isinstance(r, ResourceRule)], ids=lambda r: r.name)
+def test_every_resource_rule_has_compliant_and_violating_cases_naming_its_requirement(rule: ResourceRule) -> None:
+    cases = [c for c in CASES.values() if c.check is rule.check]
+    assert any(not c.expected for c in cases), f"{rule.name}: no compliant case"
+    violating = [m for c in cases for m in c.expected]
+    assert violating, f"{rule.name}: no violating case"
+    assert all(m.startswith(f"PCI DSS 4.0 Req {rule.requirement}: ") for m in violating), rule.name
+    assert all(c.resource_type in rule.resource_types for c in cases), rule.name
+
+
+@pytest.mark.parametrize("rule", [r for r in ALL_RULES if isinstance(r, StackRule)], ids=lambda r: r.name)
+def test_every_stack_rule_is_tested(rule: StackRule) -> None:
+    assert rule.name in STACK_RULE_TESTS, f"{rule.name}: no stack-rule test"
