@@ -137,7 +137,7 @@ class FakeAws(pulumi.runtime.Mocks):
             "id": resource_id,
             "arn": args.inputs.get("arn") or f"arn:aws:{service}:{self.region}:{self.account_id}:{args.name}",
         }
-        computed = {
+        table: dict[str, dict[str, Any]] = {
             "aws:lb/loadBalancer:LoadBalancer": {
                 "dnsName": f"{args.name}.{self.region}.elb.amazonaws.com",
                 "arnSuffix": f"app/{args.inputs.get('name', args.name)}/0123456789abcdef",
@@ -183,9 +183,10 @@ class FakeAws(pulumi.runtime.Mocks):
                 ]
             },
             "random:index/randomPassword:RandomPassword": {"result": "x" * int(args.inputs.get("length", 32))},
-            "tls:index/privateKey:PrivateKey": {"privateKeyPem": "-----BEGIN PRIVATE KEY-----\nfake\n-----END PRIVATE KEY-----\n"},
-            "tls:index/selfSignedCert:SelfSignedCert": {"certPem": "-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"},
-        }.get(args.typ, {})
+            "tls:index/privateKey:PrivateKey": {"privateKeyPem": "-----BEGIN PRIVATE KEY-----\nfake\n"},
+            "tls:index/selfSignedCert:SelfSignedCert": {"certPem": "-----BEGIN CERTIFICATE-----\nfake\n"},
+        }
+        computed = table.get(args.typ, {})
         state.update({k: v for k, v in computed.items() if k not in args.inputs})
         return resource_id, state
 
@@ -238,7 +239,8 @@ def evaluate(
 
     def program() -> None:
         outputs = tap.main()
-        resolved.update(_sync_await(pulumi.Output.from_input(outputs).future()) or {})
+        values: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs).future())
+        resolved.update(values or {})
 
     _sync_await(run_pulumi_func(program))
     return Evaluation(stack=stack, registrations=list(monitor.registrations), outputs=resolved)
