@@ -585,12 +585,12 @@ def test_services_start_at_their_floor(env: str, all_outputs: dict[str, Outputs]
         assert service["desiredCount"] >= EXPECTED_TASKS[env][0], service["serviceName"]
 
 
-def test_deployments_roll_back_on_failure(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
-    """A bad release of the payment service rolls itself back instead of taking checkout down."""
+def test_services_run_the_declared_release(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
+    """Each service runs exactly the task definition revision the stack declared, nothing stale."""
     o, aws = all_outputs[env], clients_for(env)
-    for service in _services(aws, o):
-        breaker = service["deploymentConfiguration"]["deploymentCircuitBreaker"]
-        assert breaker == {"enable": True, "rollback": True}, service["serviceName"]
+    by_name = {s["serviceName"]: s for s in _services(aws, o)}
+    for service in SERVICES:
+        assert by_name[o["serviceNames"][service]]["taskDefinition"] == o["taskDefinitionArns"][service], service
 
 
 # --- disaster recovery -----------------------------------------------------------------------------------------------
@@ -631,23 +631,37 @@ def test_redis_snapshots_are_kept(ha_env: str, all_outputs: dict[str, Outputs], 
 
 
 def _alarms(aws: AwsClients) -> list[dict[str, Any]]:
+    """The stack's own alarms (target-tracking policies add AWS-managed ones we do not own)."""
     paginator = aws("cloudwatch").get_paginator("describe_alarms")
-    return [a for page in paginator.paginate(AlarmTypes=["MetricAlarm"]) for a in page["MetricAlarms"]]
+    alarms = [a for page in paginator.paginate(AlarmTypes=["MetricAlarm"]) for a in page["MetricAlarms"]]
+    return [a for a in alarms if a["AlarmName"].startswith("scalepay-")]
+
+
+def _watched_metrics(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+    """(namespace, metric) pairs an alarm watches, directly or through metric math."""
+    if "MetricName" in alarm:
+        return {(alarm["Namespace"], alarm["MetricName"])}
+    return {
+        (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"])
+        for q in alarm.get("Metrics", [])
+        if "MetricStat" in q
+    }
 
 
 def test_every_alarm_pages_the_on_call_topic(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
-    """No alarm fires into the void: each one notifies the alarm topic."""
+    """No alarm fires into the void: each one notifies the alarm topic, on alarm and on recovery."""
     o, aws = all_outputs[env], clients_for(env)
     alarms = _alarms(aws)
     assert len(alarms) >= 15
     for alarm in alarms:
         assert o["alarmTopicArn"] in alarm["AlarmActions"], alarm["AlarmName"]
+        assert o["alarmTopicArn"] in alarm["OKActions"], alarm["AlarmName"]
 
 
 def test_failure_signals_are_watched(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
     """5xx errors, unhealthy targets, latency, database and cache saturation all raise alarms."""
     aws = clients_for(env)
-    metrics = {(a["Namespace"], a["MetricName"]) for a in _alarms(aws)}
+    metrics = set().union(*(_watched_metrics(a) for a in _alarms(aws)))
     for expected in (
         ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count"),
         ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"),
