@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from lib.cidr import CidrPlanError, plan_subnets
@@ -26,7 +26,7 @@ class ConfigError(ValueError):
     """Invalid configuration: the message names the key, the bad value and what is allowed."""
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     """The three environments one code base deploys."""
 
     DEV = "dev"
@@ -50,14 +50,38 @@ AURORA_POSTGRES_CLASSES: frozenset[str] = frozenset(
     ["db.t3.medium", "db.t3.large", "db.t4g.medium", "db.t4g.large", "db.serverless"]
     + [f"db.r5.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")]
     + [f"db.r6g.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")]
-    + [f"db.r6i.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge")]
+    + [
+        f"db.r6i.{s}"
+        for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge")
+    ]
     + [f"db.r7g.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")]
     + [f"db.x2g.{s}" for s in ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge")]
 )
 
 #: Retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS: tuple[int, ...] = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 #: Enhanced monitoring intervals RDS accepts (0 = off).
@@ -513,9 +537,7 @@ def _validate_network(net: NetworkSettings) -> None:
     for other in Environment:
         other_cidr = PRESETS[other].network.vpc_cidr
         if other_cidr != net.vpc_cidr and network.overlaps(ipaddress.ip_network(other_cidr)):
-            raise _fail(
-                "vpcCidr", net.vpc_cidr, f"a block that does not overlap the {other.value} VPC ({other_cidr})"
-            )
+            raise _fail("vpcCidr", net.vpc_cidr, f"a block that does not overlap the {other.value} VPC ({other_cidr})")
     try:
         plan_subnets(net.vpc_cidr, net.az_count)
     except CidrPlanError as exc:
@@ -592,7 +614,9 @@ def _validate_cache(cache: CacheSettings) -> None:
 def _validate_edge(cfg: EnvironmentConfig) -> None:
     edge = cfg.edge
     if edge.certificate_arn and not _ARN_ACM.match(edge.certificate_arn):
-        raise _fail("certificateArn", edge.certificate_arn, "an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+        raise _fail(
+            "certificateArn", edge.certificate_arn, "an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"
+        )
     if bool(edge.domain_name) != bool(edge.hosted_zone_id):
         raise _fail(
             "domainName" if edge.hosted_zone_id else "hostedZoneId",
@@ -655,9 +679,7 @@ def build(stack: str, raw: Mapping[str, str], region: str | None = None) -> Envi
     """
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
-        raise ConfigError(
-            f"{CONFIG_NAMESPACE}:{unknown[0]}: unknown setting; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
-        )
+        raise ConfigError(f"{CONFIG_NAMESPACE}:{unknown[0]}: unknown setting; allowed keys: {', '.join(sorted(KNOWN_KEYS))}")
     env_name = raw.get("environment", stack)
     try:
         environment = Environment(env_name)

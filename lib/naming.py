@@ -63,10 +63,7 @@ class Namer:
             parts.append(self.suffix)
         value = "-".join(parts)
         if len(value) > kind.limit:
-            raise NameTooLongError(
-                f"name '{value}' for {kind.label} is {len(value)} "
-                f"characters; AWS allows at most {kind.limit}"
-            )
+            raise NameTooLongError(f"name '{value}' for {kind.label} is {len(value)} characters; AWS allows at most {kind.limit}")
         if kind in (NameKind.ELASTICACHE_REPLICATION_GROUP, NameKind.S3_BUCKET, NameKind.RDS_IDENTIFIER):
             # These AWS names must start with a letter and use lowercase letters, digits, hyphens.
             if not _LOWER_ALNUM_DASH.match(value) or "--" in value or value.endswith("-"):

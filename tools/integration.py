@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Deployed dev, staging and prod in {time.monotonic() - started:.1f} s\n", flush=True)
         os.environ.update(scenario_environment(emulator.endpoint, DEFAULT_REGION))
         audit = SkipAudit()
-        status = pytest.main(["tests/integration", "-v", "-p", "no:cacheprovider", "--no-cov", *args.pytest_args], plugins=[audit])
+        status = pytest.main(
+            ["tests/integration", "-v", "-p", "no:cacheprovider", "--no-cov", *args.pytest_args], plugins=[audit]
+        )
     finally:
         emulator.stop()
     if audit.other_skips:

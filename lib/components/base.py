@@ -40,8 +40,6 @@ def child_opts(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = No
     return pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts)
 
 
-def guarded_opts(
-    parent: pulumi.Resource, *, protect: bool, retain_on_delete: bool, **extra: object
-) -> pulumi.ResourceOptions:
+def guarded_opts(parent: pulumi.Resource, *, protect: bool, retain_on_delete: bool, **extra: object) -> pulumi.ResourceOptions:
     """Child options for data stores and keys: ``protect``/``retain_on_delete`` as the environment asks."""
     return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=retain_on_delete, **extra)  # type: ignore[arg-type]

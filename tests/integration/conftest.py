@@ -51,7 +51,9 @@ def _load(path: Path) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def all_outputs() -> dict[str, dict[str, Any]]:
     """Outputs of every deployed environment, by environment name."""
-    found = {env: _load(OUTPUTS_DIR / env / "flat-outputs.json") for env in ENVS if (OUTPUTS_DIR / env / "flat-outputs.json").exists()}
+    found = {
+        env: _load(OUTPUTS_DIR / env / "flat-outputs.json") for env in ENVS if (OUTPUTS_DIR / env / "flat-outputs.json").exists()
+    }
     if not found:
         pytest.fail(f"no outputs under {OUTPUTS_DIR}: run `make deploy ENV=all` or `make outputs STACK=...` first")
     return found

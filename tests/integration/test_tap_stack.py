@@ -104,7 +104,9 @@ def test_primary_outputs_file_matches_its_environment(outputs: Outputs, all_outp
 # --- the payment path ----------------------------------------------------------------------------------------
 
 
-def test_payment_request_enters_through_https_listener(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
+def test_payment_request_enters_through_https_listener(
+    env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor
+) -> None:
     """A card payment reaches the platform only over HTTPS with a TLS 1.2+ policy."""
     o, aws = all_outputs[env], clients_for(env)
     listener = _listener(aws, o["httpsListenerArn"])
@@ -132,7 +134,12 @@ def test_payment_path_routes_to_payment_service(env: str, all_outputs: dict[str,
     for rule in rules:
         if rule.get("IsDefault"):
             continue
-        paths = [v for c in rule["Conditions"] if c["Field"] == "path-pattern" for v in (c.get("Values") or c["PathPatternConfig"]["Values"])]
+        paths = [
+            v
+            for c in rule["Conditions"]
+            if c["Field"] == "path-pattern"
+            for v in (c.get("Values") or c["PathPatternConfig"]["Values"])
+        ]
         forward = [a for a in rule["Actions"] if a["Type"] == "forward"]
         for path in paths:
             routed[path] = forward[0]["TargetGroupArn"]
@@ -192,7 +199,9 @@ def test_services_reach_redis_and_nothing_else_does(env: str, all_outputs: dict[
         assert rule.get("ReferencedGroupInfo", {}).get("GroupId") == o["servicesSecurityGroupId"]
 
 
-def test_services_accept_traffic_only_from_alb_and_peers(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
+def test_services_accept_traffic_only_from_alb_and_peers(
+    env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor
+) -> None:
     """Payment containers cannot be reached from the internet, only through the load balancer."""
     o, aws = all_outputs[env], clients_for(env)
     allowed = {o["albSecurityGroupId"], o["servicesSecurityGroupId"]}
@@ -203,7 +212,9 @@ def test_services_accept_traffic_only_from_alb_and_peers(env: str, all_outputs: 
         assert "CidrIpv4" not in rule and "CidrIpv6" not in rule
 
 
-def test_task_definitions_read_credentials_from_secrets_manager(env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor) -> None:
+def test_task_definitions_read_credentials_from_secrets_manager(
+    env: str, all_outputs: dict[str, Outputs], clients_for: ClientsFor
+) -> None:
     """Database and Redis credentials reach the payment service from Secrets Manager, never as plain env vars."""
     o, aws = all_outputs[env], clients_for(env)
     container = _container(aws, o, "payment")
@@ -769,7 +780,7 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, float]:
 
     start = time.perf_counter()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https URL from our outputs
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             status = int(response.status)
     except urllib.error.HTTPError as error:
         status = int(error.code)
@@ -821,7 +832,9 @@ def test_redis_failover_time(outputs: Outputs, clients_for: ClientsFor) -> None:
 
     aws = clients_for(outputs["environment"])
     group = _redis(aws, outputs)
-    aws("elasticache").test_failover(ReplicationGroupId=group["ReplicationGroupId"], NodeGroupId=group["NodeGroups"][0]["NodeGroupId"])
+    aws("elasticache").test_failover(
+        ReplicationGroupId=group["ReplicationGroupId"], NodeGroupId=group["NodeGroups"][0]["NodeGroupId"]
+    )
     start = time.monotonic()
     while time.monotonic() - start < 300:
         if _redis(aws, outputs)["Status"] == "available" and time.monotonic() - start > 10:

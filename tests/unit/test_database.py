@@ -338,4 +338,3 @@ def test_naming_helpers() -> None:
     assert instance_identifier("scalepay-aurora-prod", 0) == "scalepay-aurora-prod-1"
     assert instance_identifier("scalepay-aurora-prod", 2) == "scalepay-aurora-prod-3"
     assert postgresql_log_group_name("scalepay-aurora-dev") == "/aws/rds/cluster/scalepay-aurora-dev/postgresql"
-

@@ -448,9 +448,9 @@ def test_waf_logs_to_encrypted_aws_waf_logs_group(waf_edge: Edge) -> None:
     assert {"authorization", "cookie"} <= redacted, f"{logging.name}: credentials would be logged"
     delivery = edge.one(LOG_RESOURCE_POLICY)
     (statement,) = _policy(delivery, "policyDocument")["Statement"]
-    assert statement["Resource"] == (
-        f"arn:aws:logs:{edge.config.region}:{ACCOUNT_ID}:log-group:{name}:log-stream:*"
-    ), f"{delivery.name}: {statement}"
+    assert statement["Resource"] == (f"arn:aws:logs:{edge.config.region}:{ACCOUNT_ID}:log-group:{name}:log-stream:*"), (
+        f"{delivery.name}: {statement}"
+    )
     assert delivery.urn in logging.depends_on, f"{logging.name}: must follow the delivery policy"
 
 

@@ -82,12 +82,33 @@ VALIDATION_CASES = [
     ("backup zero", {"dbBackupRetentionDays": "0"}, (), "scalepayments:dbBackupRetentionDays", "0", "1 to 35"),
     ("backup 36", {"dbBackupRetentionDays": "36"}, (), "scalepayments:dbBackupRetentionDays", "36", "1 to 35"),
     ("log retention", {"logRetentionDays": "10"}, (), "scalepayments:logRetentionDays", "10", "365"),
-    ("monitoring interval", {"dbMonitoringInterval": "7"}, (), "scalepayments:dbMonitoringInterval", "7", "[0, 1, 5, 10, 15, 30, 60]"),
-    ("name too long", {"environmentSuffix": "longname"}, (), "scalepayments:environmentSuffix", "scalepay-notif-tg-staging-longname", "32"),
+    (
+        "monitoring interval",
+        {"dbMonitoringInterval": "7"},
+        (),
+        "scalepayments:dbMonitoringInterval",
+        "7",
+        "[0, 1, 5, 10, 15, 30, 60]",
+    ),
+    (
+        "name too long",
+        {"environmentSuffix": "longname"},
+        (),
+        "scalepayments:environmentSuffix",
+        "scalepay-notif-tg-staging-longname",
+        "32",
+    ),
     ("suffix charset", {"environmentSuffix": "PR_1"}, (), "scalepayments:environmentSuffix", "PR_1", "lowercase"),
     ("default db user", {"dbMasterUsername": "postgres"}, (), "scalepayments:dbMasterUsername", "postgres", "not a default"),
     ("no certificate", {}, ("scalepayments:certificateArn",), "scalepayments:certificateArn", "None", "refuses to deploy"),
-    ("self-signed outside dev", {"selfSignedCertificateFallback": "true"}, (), "selfSignedCertificateFallback", "True", "dev only"),
+    (
+        "self-signed outside dev",
+        {"selfSignedCertificateFallback": "true"},
+        (),
+        "selfSignedCertificateFallback",
+        "True",
+        "dev only",
+    ),
     ("unknown key", {"dbInstanceClas": "db.r5.large"}, (), "scalepayments:dbInstanceClas", "unknown setting", "dbInstanceClass"),
     ("not a boolean", {"wafEnabled": "maybe"}, (), "scalepayments:wafEnabled", "maybe", "true or false"),
     ("redis multi-az one node", {"cacheNodeCount": "1"}, (), "scalepayments:cacheAutomaticFailover", "True", "at least 2"),
@@ -112,7 +133,10 @@ def test_invalid_setting_is_rejected_before_any_resource(
 
 
 def test_environment_defaults_to_stack_name() -> None:
-    assert cfg.build("prod", {"certificateArn": default_config("prod")["scalepayments:certificateArn"]}).environment is cfg.Environment.PROD
+    assert (
+        cfg.build("prod", {"certificateArn": default_config("prod")["scalepayments:certificateArn"]}).environment
+        is cfg.Environment.PROD
+    )
     message, registered = config_error("sandbox", {})
     assert "defaulted from the stack name" in message and "'sandbox'" in message
     assert registered == []
@@ -154,9 +178,14 @@ def test_every_override_key_is_declared_in_pulumi_yaml() -> None:
 
 
 def test_overrides_reach_the_resources() -> None:
-    config = {**default_config("staging"), "scalepayments:minTasks": "3", "scalepayments:maxTasks": "6",
-              "scalepayments:dbInstanceClass": "db.r6g.xlarge", "scalepayments:paymentCpu": "1024",
-              "scalepayments:paymentMemory": "3072"}
+    config = {
+        **default_config("staging"),
+        "scalepayments:minTasks": "3",
+        "scalepayments:maxTasks": "6",
+        "scalepayments:dbInstanceClass": "db.r6g.xlarge",
+        "scalepayments:paymentCpu": "1024",
+        "scalepayments:paymentMemory": "3072",
+    }
     evaluation = evaluate("staging", config)
     targets = evaluation.of_type("aws:appautoscaling/target:Target")
     assert targets and all((t.inputs["minCapacity"], t.inputs["maxCapacity"]) == (3, 6) for t in targets)
@@ -233,13 +262,42 @@ def test_environment_suffix_reaches_every_bounded_name() -> None:
 # --- outputs -------------------------------------------------------------------------------------------
 
 REQUIRED_OUTPUTS = (
-    "accountId", "region", "environment", "vpcId", "publicSubnetIds", "privateSubnetIds", "databaseSubnetIds",
-    "albSecurityGroupId", "servicesSecurityGroupId", "databaseSecurityGroupId", "cacheSecurityGroupId", "albArn",
-    "albDnsName", "httpsListenerArn", "httpListenerArn", "targetGroupArns", "ecsClusterName", "ecsClusterArn",
-    "serviceNames", "taskDefinitionArns", "serviceLogGroupNames", "auroraClusterIdentifier", "auroraWriterEndpoint",
-    "auroraReaderEndpoint", "auroraPort", "auroraSecretArn", "redisReplicationGroupId", "redisPrimaryEndpoint",
-    "redisReaderEndpoint", "redisPort", "kmsDataKeyArn", "kmsLogsKeyArn", "wafWebAclArn", "alarmTopicArn",
-    "guardDutyDetectorId", "configRecorderName",
+    "accountId",
+    "region",
+    "environment",
+    "vpcId",
+    "publicSubnetIds",
+    "privateSubnetIds",
+    "databaseSubnetIds",
+    "albSecurityGroupId",
+    "servicesSecurityGroupId",
+    "databaseSecurityGroupId",
+    "cacheSecurityGroupId",
+    "albArn",
+    "albDnsName",
+    "httpsListenerArn",
+    "httpListenerArn",
+    "targetGroupArns",
+    "ecsClusterName",
+    "ecsClusterArn",
+    "serviceNames",
+    "taskDefinitionArns",
+    "serviceLogGroupNames",
+    "auroraClusterIdentifier",
+    "auroraWriterEndpoint",
+    "auroraReaderEndpoint",
+    "auroraPort",
+    "auroraSecretArn",
+    "redisReplicationGroupId",
+    "redisPrimaryEndpoint",
+    "redisReaderEndpoint",
+    "redisPort",
+    "kmsDataKeyArn",
+    "kmsLogsKeyArn",
+    "wafWebAclArn",
+    "alarmTopicArn",
+    "guardDutyDetectorId",
+    "configRecorderName",
 )
 
 
@@ -323,7 +381,9 @@ def test_every_security_group_rule_has_a_description(stack: Evaluation) -> None:
 
 def test_database_subnets_have_no_route_out(stack: Evaluation) -> None:
     db_subnets = set(stack.outputs["databaseSubnetIds"])
-    assoc = [a for a in stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation") if a.inputs.get("subnetId") in db_subnets]
+    assoc = [
+        a for a in stack.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation") if a.inputs.get("subnetId") in db_subnets
+    ]
     assert len(assoc) == len(db_subnets)
     db_tables = {a.inputs["routeTableId"] for a in assoc}
     routes = [r for r in stack.of_type("aws:ec2/route:Route") if r.inputs["routeTableId"] in db_tables]
@@ -450,8 +510,12 @@ def test_capacity_rises_from_dev_to_prod(stacks: dict[str, Evaluation]) -> None:
 def test_security_services_only_in_staging_and_prod(stacks: dict[str, Evaluation]) -> None:
     for env, evaluation in stacks.items():
         expected = env != "dev"
-        for token in ("aws:wafv2/webAcl:WebAcl", "aws:guardduty/detector:Detector", "aws:cfg/recorder:Recorder",
-                      "aws:cloudtrail/trail:Trail"):
+        for token in (
+            "aws:wafv2/webAcl:WebAcl",
+            "aws:guardduty/detector:Detector",
+            "aws:cfg/recorder:Recorder",
+            "aws:cloudtrail/trail:Trail",
+        ):
             assert bool(evaluation.of_type(token)) is expected, f"{env}: {token}"
 
 
@@ -459,3 +523,25 @@ def test_components_parent_their_resources(stack: Evaluation) -> None:
     """Every cloud resource sits under a component (the DESIGN.md component contract)."""
     for r in stack.custom():
         assert r.component.startswith("scalepayments:"), f"{r.type} {r.name} parent {r.component!r}"
+
+
+def test_settings_cannot_change_after_validation() -> None:
+    """The validated configuration is frozen: no component can alter another's settings."""
+    import dataclasses
+
+    loaded = cfg.build("dev", {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.network.az_count = 3  # type: ignore[misc]
+
+
+def test_physical_names_are_unique(stack: Evaluation) -> None:
+    """Two resources of one type never claim the same AWS name (the second create would fail)."""
+    for token in {r.type for r in stack.custom()}:
+        names = [r.inputs.get("name") for r in stack.of_type(token) if isinstance(r.inputs.get("name"), str)]
+        duplicates = {n for n in names if names.count(n) > 1}
+        assert not duplicates, f"{token}: {duplicates}"
+
+
+def test_outputs_serialise_like_pulumi_stack_output(stack: Evaluation) -> None:
+    """Outputs are plain JSON values, as `pulumi stack output --json` prints them."""
+    assert json.loads(json.dumps(stack.outputs)) == stack.outputs
