@@ -1,0 +1,13 @@
+"""Local deployment engine: the real Pulumi program, carried out against the moto AWS emulator with boto3."""
+
+from tools.emulator.engine import (
+    Aws,
+    DeploymentError,
+    EmulatorMocks,
+    Request,
+    UnknownTypeError,
+    account_aws,
+    account_session,
+)
+
+__all__ = ["Aws", "DeploymentError", "EmulatorMocks", "Request", "UnknownTypeError", "account_aws", "account_session"]

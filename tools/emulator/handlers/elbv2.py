@@ -1,0 +1,344 @@
+"""Elastic Load Balancing v2: the ALB, its target groups, listeners and listener rules."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request
+from tools.emulator.handlers.common import drop_none, state, tag_list
+
+# Rules without an explicit priority take the next free one: serialise the read-then-create.
+_PRIORITY_LOCK = threading.Lock()
+
+
+def _bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _attributes(pairs: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Attribute map -> [{Key, Value}] with the API's string values, skipping unset ones."""
+    return [{"Key": k, "Value": _bool(v) if isinstance(v, bool) else str(v)} for k, v in pairs.items() if v is not None]
+
+
+def load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:lb/loadBalancer:LoadBalancer -> CreateLoadBalancer + ModifyLoadBalancerAttributes, read back with Describe*."""
+    elb = aws.client("elbv2")
+    name = req.physical_name("name", 32)
+    mappings = [
+        drop_none({"SubnetId": m.get("subnetId"), "AllocationId": m.get("allocationId")}) for m in req.get("subnetMappings", [])
+    ]
+    arn = elb.create_load_balancer(
+        **drop_none(
+            {
+                "Name": name,
+                "Subnets": list(req.get("subnets", [])) or None,
+                "SubnetMappings": mappings or None,
+                "SecurityGroups": list(req.get("securityGroups", [])) or None,
+                "Scheme": "internal" if req.get("internal") else "internet-facing",
+                "Type": req.get("loadBalancerType", "application"),
+                "IpAddressType": req.get("ipAddressType"),
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    logs = req.get("accessLogs") or {}
+    connection_logs = req.get("connectionLogs") or {}
+    attributes = _attributes(
+        {
+            "deletion_protection.enabled": req.get("enableDeletionProtection"),
+            "routing.http2.enabled": req.get("enableHttp2"),
+            "idle_timeout.timeout_seconds": req.get("idleTimeout"),
+            "routing.http.drop_invalid_header_fields.enabled": req.get("dropInvalidHeaderFields"),
+            "routing.http.desync_mitigation_mode": req.get("desyncMitigationMode"),
+            "load_balancing.cross_zone.enabled": req.get("enableCrossZoneLoadBalancing"),
+            "waf.fail_open.enabled": req.get("enableWafFailOpen"),
+            "routing.http.preserve_host_header.enabled": req.get("preserveHostHeader"),
+            "routing.http.xff_header_processing.mode": req.get("xffHeaderProcessingMode"),
+            "client_keep_alive.seconds": req.get("clientKeepAlive"),
+            "access_logs.s3.enabled": logs.get("enabled", bool(logs.get("bucket"))) if logs else None,
+            "access_logs.s3.bucket": logs.get("bucket"),
+            "access_logs.s3.prefix": logs.get("prefix"),
+            "connection_logs.s3.enabled": connection_logs.get("enabled") if connection_logs else None,
+            "connection_logs.s3.bucket": connection_logs.get("bucket"),
+            "connection_logs.s3.prefix": connection_logs.get("prefix"),
+        }
+    )
+    if attributes:
+        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
+    found = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+    computed: dict[str, Any] = {
+        "name": found["LoadBalancerName"],
+        "arn": arn,
+        "arnSuffix": arn.split(":loadbalancer/", 1)[1],
+        "dnsName": found["DNSName"],
+        "zoneId": found.get("CanonicalHostedZoneId"),
+        "vpcId": found.get("VpcId"),
+        "internal": found.get("Scheme") == "internal",
+        "loadBalancerType": found.get("Type"),
+        "ipAddressType": found.get("IpAddressType"),
+        "securityGroups": found.get("SecurityGroups", []),
+        "subnets": [z["SubnetId"] for z in found.get("AvailabilityZones", [])],
+        "enableDeletionProtection": attrs.get("deletion_protection.enabled") == "true",
+    }
+    if logs:
+        computed["accessLogs"] = {
+            "bucket": attrs.get("access_logs.s3.bucket", ""),
+            "prefix": attrs.get("access_logs.s3.prefix", ""),
+            "enabled": attrs.get("access_logs.s3.enabled") == "true",
+        }
+    if "routing.http.drop_invalid_header_fields.enabled" in attrs:
+        computed["dropInvalidHeaderFields"] = attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    return arn, state(req, **computed)
+
+
+def target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:lb/targetGroup:TargetGroup -> CreateTargetGroup + ModifyTargetGroupAttributes."""
+    elb = aws.client("elbv2")
+    name = req.physical_name("name", 32)
+    check = req.get("healthCheck") or {}
+    matcher = check.get("matcher")
+    arn = elb.create_target_group(
+        **drop_none(
+            {
+                "Name": name,
+                "Protocol": req.get("protocol"),
+                "ProtocolVersion": req.get("protocolVersion"),
+                "Port": req.get("port"),
+                "VpcId": req.get("vpcId"),
+                "TargetType": req.get("targetType"),
+                "IpAddressType": req.get("ipAddressType"),
+                "HealthCheckEnabled": check.get("enabled"),
+                "HealthCheckPath": check.get("path"),
+                "HealthCheckPort": str(check["port"]) if check.get("port") else None,
+                "HealthCheckProtocol": check.get("protocol"),
+                "HealthCheckIntervalSeconds": check.get("interval"),
+                "HealthCheckTimeoutSeconds": check.get("timeout"),
+                "HealthyThresholdCount": check.get("healthyThreshold"),
+                "UnhealthyThresholdCount": check.get("unhealthyThreshold"),
+                "Matcher": {"HttpCode": matcher} if matcher else None,
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )["TargetGroups"][0]["TargetGroupArn"]
+    stickiness = req.get("stickiness") or {}
+    attributes = _attributes(
+        {
+            "deregistration_delay.timeout_seconds": req.get("deregistrationDelay"),
+            "slow_start.duration_seconds": req.get("slowStart"),
+            "load_balancing.algorithm.type": req.get("loadBalancingAlgorithmType"),
+            "stickiness.enabled": stickiness.get("enabled") if stickiness else None,
+            "stickiness.type": stickiness.get("type"),
+            "stickiness.lb_cookie.duration_seconds": stickiness.get("cookieDuration"),
+        }
+    )
+    if attributes:
+        elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=attributes)
+    found = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    return arn, state(
+        req,
+        name=found["TargetGroupName"],
+        arn=arn,
+        arnSuffix=arn.split(":", 5)[5],
+        port=found.get("Port"),
+        protocol=found.get("Protocol"),
+        vpcId=found.get("VpcId"),
+        targetType=found.get("TargetType"),
+        loadBalancerArns=found.get("LoadBalancerArns", []),
+        healthCheck=drop_none(
+            {
+                "enabled": found.get("HealthCheckEnabled"),
+                "path": found.get("HealthCheckPath"),
+                "port": found.get("HealthCheckPort"),
+                "protocol": found.get("HealthCheckProtocol"),
+                "interval": found.get("HealthCheckIntervalSeconds"),
+                "timeout": found.get("HealthCheckTimeoutSeconds"),
+                "healthyThreshold": found.get("HealthyThresholdCount"),
+                "unhealthyThreshold": found.get("UnhealthyThresholdCount"),
+                "matcher": (found.get("Matcher") or {}).get("HttpCode"),
+            }
+        ),
+    )
+
+
+def _action(action: Mapping[str, Any]) -> dict[str, Any]:
+    """A listener/rule ``action`` block -> the API's Action."""
+    redirect = action.get("redirect")
+    fixed = action.get("fixedResponse")
+    forward = action.get("forward")
+    return drop_none(
+        {
+            "Type": action.get("type"),
+            "Order": action.get("order"),
+            "TargetGroupArn": action.get("targetGroupArn"),
+            "RedirectConfig": drop_none(
+                {
+                    "Protocol": redirect.get("protocol"),
+                    "Port": str(redirect["port"]) if redirect.get("port") else None,
+                    "Host": redirect.get("host"),
+                    "Path": redirect.get("path"),
+                    "Query": redirect.get("query"),
+                    "StatusCode": redirect.get("statusCode"),
+                }
+            )
+            if redirect
+            else None,
+            "FixedResponseConfig": drop_none(
+                {
+                    "ContentType": fixed.get("contentType"),
+                    "MessageBody": fixed.get("messageBody"),
+                    "StatusCode": str(fixed.get("statusCode")),
+                }
+            )
+            if fixed
+            else None,
+            "ForwardConfig": drop_none(
+                {
+                    "TargetGroups": [
+                        drop_none({"TargetGroupArn": t["arn"], "Weight": t.get("weight")})
+                        for t in forward.get("targetGroups", [])
+                    ],
+                    "TargetGroupStickinessConfig": drop_none(
+                        {
+                            "Enabled": (forward.get("stickiness") or {}).get("enabled"),
+                            "DurationSeconds": (forward.get("stickiness") or {}).get("duration"),
+                        }
+                    )
+                    or None,
+                }
+            )
+            if forward
+            else None,
+        }
+    )
+
+
+def _actions_state(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Actions read back -> the provider's action blocks (the parts the program can read)."""
+    out = []
+    for a in actions:
+        item: dict[str, Any] = {"type": a["Type"]}
+        if a.get("TargetGroupArn"):
+            item["targetGroupArn"] = a["TargetGroupArn"]
+        if a.get("RedirectConfig"):
+            r = a["RedirectConfig"]
+            item["redirect"] = drop_none(
+                {
+                    "protocol": r.get("Protocol"),
+                    "port": r.get("Port"),
+                    "statusCode": r.get("StatusCode"),
+                    "host": r.get("Host"),
+                    "path": r.get("Path"),
+                    "query": r.get("Query"),
+                }
+            )
+        if a.get("FixedResponseConfig"):
+            f = a["FixedResponseConfig"]
+            item["fixedResponse"] = drop_none(
+                {"contentType": f.get("ContentType"), "messageBody": f.get("MessageBody"), "statusCode": f.get("StatusCode")}
+            )
+        if a.get("Order") is not None:
+            item["order"] = a["Order"]
+        out.append(item)
+    return out
+
+
+def listener(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:lb/listener:Listener -> CreateListener, read back with DescribeListeners."""
+    elb = aws.client("elbv2")
+    arn = elb.create_listener(
+        **drop_none(
+            {
+                "LoadBalancerArn": req.get("loadBalancerArn"),
+                "Protocol": req.get("protocol"),
+                "Port": req.get("port"),
+                "SslPolicy": req.get("sslPolicy"),
+                "Certificates": [{"CertificateArn": req.get("certificateArn")}] if req.get("certificateArn") else None,
+                "AlpnPolicy": [req.get("alpnPolicy")] if req.get("alpnPolicy") else None,
+                "DefaultActions": [_action(a) for a in req.get("defaultActions", [])],
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )["Listeners"][0]["ListenerArn"]
+    found = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
+    certificates = found.get("Certificates") or []
+    return arn, state(
+        req,
+        arn=arn,
+        port=found.get("Port"),
+        protocol=found.get("Protocol"),
+        sslPolicy=found.get("SslPolicy"),
+        certificateArn=certificates[0]["CertificateArn"] if certificates else None,
+        defaultActions=_actions_state(found.get("DefaultActions", [])),
+    )
+
+
+_CONDITIONS = {
+    "hostHeader": ("host-header", "HostHeaderConfig"),
+    "pathPattern": ("path-pattern", "PathPatternConfig"),
+    "httpRequestMethod": ("http-request-method", "HttpRequestMethodConfig"),
+    "sourceIp": ("source-ip", "SourceIpConfig"),
+}
+
+
+def _condition(condition: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule ``conditions`` block -> the API's RuleCondition."""
+    for key, (field, config) in _CONDITIONS.items():
+        if condition.get(key):
+            return {"Field": field, config: {"Values": list(condition[key]["values"])}}
+    if condition.get("httpHeader"):
+        header = condition["httpHeader"]
+        return {
+            "Field": "http-header",
+            "HttpHeaderConfig": {"HttpHeaderName": header["httpHeaderName"], "Values": list(header["values"])},
+        }
+    if condition.get("queryStrings"):
+        return {
+            "Field": "query-string",
+            "QueryStringConfig": {
+                "Values": [drop_none({"Key": q.get("key"), "Value": q["value"]}) for q in condition["queryStrings"]]
+            },
+        }
+    raise RuntimeError(f"CreateRule: unsupported condition {condition!r}")
+
+
+def listener_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:lb/listenerRule:ListenerRule -> CreateRule, read back with DescribeRules."""
+    elb = aws.client("elbv2")
+    priority = req.get("priority")
+    if priority is not None:
+        arn = _create_rule(elb, req, priority)
+    else:
+        with _PRIORITY_LOCK:
+            # The provider picks the next free priority on the listener when none is given.
+            rules = elb.describe_rules(ListenerArn=req.get("listenerArn"))["Rules"]
+            taken = [int(r["Priority"]) for r in rules if r["Priority"].isdigit()]
+            arn = _create_rule(elb, req, max(taken, default=0) + 1)
+    found = elb.describe_rules(RuleArns=[arn])["Rules"][0]
+    return arn, state(req, arn=arn, priority=int(found["Priority"]), actions=_actions_state(found.get("Actions", [])))
+
+
+def _create_rule(elb: Any, req: Request, priority: int) -> str:
+    """CreateRule with the given priority; returns the rule ARN."""
+    arn: str = elb.create_rule(
+        **drop_none(
+            {
+                "ListenerArn": req.get("listenerArn"),
+                "Priority": priority,
+                "Conditions": [_condition(c) for c in req.get("conditions", [])],
+                "Actions": [_action(a) for a in req.get("actions", [])],
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )["Rules"][0]["RuleArn"]
+    return arn
+
+
+HANDLERS = {
+    "aws:lb/loadBalancer:LoadBalancer": load_balancer,
+    "aws:lb/targetGroup:TargetGroup": target_group,
+    "aws:lb/listener:Listener": listener,
+    "aws:lb/listenerRule:ListenerRule": listener_rule,
+}
