@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.components.base import Context, child_opts, guarded_opts
+from lib.components.buckets import private_bucket
 from lib.config import AccountSecuritySettings
 from lib.naming import NameKind
 from lib.resource_policies import (
@@ -277,54 +278,16 @@ class AccountBaseline(pulumi.ComponentResource):
         """
         args = self._args
         ctx = args.context
-        bucket = aws.s3.Bucket(
+        audit = private_bucket(
+            self,
             f"{component}-bucket",
             # Only the name string is computed in apply: the account id makes it globally unique.
-            bucket=self._account_id.apply(lambda account: ctx.namer.bucket(component, account)),
-            force_destroy=False,
+            bucket_name=self._account_id.apply(lambda account: ctx.namer.bucket(component, account)),
             tags=ctx.tags(COMPONENT),
-            opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
+            kms_key_arn=args.audit_key_arn,
+            bucket_opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
         )
-        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{component}-bucket-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="aws:kms", kms_master_key_id=args.audit_key_arn
-                        )
-                    ),
-                    # One data-key request per bucket rather than per object: the same encryption, far fewer KMS calls.
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child_opts(self),
-        )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{component}-bucket-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child_opts(self),
-        )
-        # ACLs disabled: every delivered object belongs to the bucket owner.
-        ownership = aws.s3.BucketOwnershipControls(
-            f"{component}-bucket-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child_opts(self),
-        )
-        # Versioning keeps every overwritten or deleted audit object recoverable (PCI DSS 10.3.3).
-        versioning = aws.s3.BucketVersioning(
-            f"{component}-bucket-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child_opts(self),
-        )
-        return bucket, [encryption, public_access, ownership, versioning]
+        return audit.bucket, audit.settings
 
     # --- AWS Config ------------------------------------------------------------------------------
 

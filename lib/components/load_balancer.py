@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from lib.components.base import Context, child_opts
+from lib.components.buckets import private_bucket
 from lib.config import EdgeSettings, ServiceSettings
 from lib.naming import PROJECT_PREFIX, NameKind
 from lib.resource_policies import alb_access_logs_bucket_policy, alb_waf_log_delivery_policy
@@ -203,51 +204,16 @@ class LoadBalancer(pulumi.ComponentResource):
         ctx = self._args.context
         settings = self._args.settings
         # Only the name string is computed in apply (the account id makes it globally unique).
-        bucket_name = account_id.apply(lambda account: ctx.namer.bucket("alb-logs", account))
-        bucket = aws.s3.Bucket(
+        # ALB log delivery cannot write to SSE-KMS buckets: SSE-S3 (AES256) is the strongest it supports.
+        logs = private_bucket(
+            self,
             "alb-logs",
-            bucket=bucket_name,
-            force_destroy=False,
+            bucket_name=account_id.apply(lambda account: ctx.namer.bucket("alb-logs", account)),
             tags=ctx.tags(COMPONENT),
-            opts=child_opts(self),
+            kms_key_arn=None,
+            bucket_opts=child_opts(self),
         )
-        # ALB log delivery cannot write to SSE-KMS buckets: SSE-S3 (AES256) is the strongest option it supports.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            "alb-logs-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    ),
-                )
-            ],
-            opts=child_opts(self),
-        )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            "alb-logs-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child_opts(self),
-        )
-        # ACLs disabled: every log object belongs to the bucket owner, whoever delivers it.
-        ownership = aws.s3.BucketOwnershipControls(
-            "alb-logs-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child_opts(self),
-        )
-        versioning = aws.s3.BucketVersioning(
-            "alb-logs-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child_opts(self),
-        )
+        bucket, versioning = logs.bucket, logs.versioning
         days = settings.access_log_expiration_days
         aws.s3.BucketLifecycleConfiguration(
             "alb-logs-lifecycle",
@@ -279,7 +245,7 @@ class LoadBalancer(pulumi.ComponentResource):
             bucket=bucket.id,
             policy=policy,
             # Concurrent bucket-configuration calls fail with OperationAborted; apply the policy last.
-            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[public_access_block, ownership])),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=logs.settings)),
         )
         return bucket, bucket_policy
 
