@@ -46,6 +46,23 @@ def _require(values: Sequence[str], what: str) -> list[str]:
     return sorted(set(values))
 
 
+def service_assume_role_policy(sid: str, service: str, condition: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Trust policy letting one AWS service principal assume a role.
+
+    ``condition`` (``aws:SourceAccount``, ``aws:SourceArn``) closes the confused-deputy hole where
+    the service documents one.
+    """
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        statement["Condition"] = dict(condition)
+    return {"Version": POLICY_VERSION, "Statement": [statement]}
+
+
 def ecs_tasks_assume_role_policy(account_id: str) -> dict[str, Any]:
     """Trust policy letting ECS tasks of this account (and only this account) assume a role.
 
@@ -54,23 +71,19 @@ def ecs_tasks_assume_role_policy(account_id: str) -> dict[str, Any]:
     """
     if not account_id:
         raise ValueError("account_id is required for the aws:SourceAccount condition")
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "EcsTasksAssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": ECS_TASKS_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
+    return service_assume_role_policy(
+        "EcsTasksAssumeRole", ECS_TASKS_PRINCIPAL, {"StringEquals": {"aws:SourceAccount": account_id}}
+    )
+
+
+def log_stream_arn(log_group_arn: str) -> str:
+    """``<log group arn>:*`` (Pulumi returns log-group ARNs without the ``:*`` CloudTrail and IAM expect)."""
+    return log_group_arn if log_group_arn.endswith(":*") else f"{log_group_arn}:*"
 
 
 def log_stream_arns(log_group_arns: Iterable[str]) -> list[str]:
     """Log-stream ARNs (``<group arn>:*``) for log-group ARNs as Pulumi returns them (without ``:*``)."""
-    return [arn if arn.endswith(":*") else f"{arn}:*" for arn in log_group_arns]
+    return [log_stream_arn(arn) for arn in log_group_arns]
 
 
 def task_execution_role_policy(

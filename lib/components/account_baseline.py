@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from lib.components.base import Context, child_opts, guarded_opts
 from lib.components.buckets import private_bucket
 from lib.config import AccountSecuritySettings
+from lib.iam_policies import log_stream_arn, service_assume_role_policy
 from lib.naming import NameKind
 from lib.resource_policies import (
     CLOUDTRAIL_SERVICE,
@@ -83,19 +84,8 @@ MANAGED_RULES: tuple[ManagedRule, ...] = (
 
 def config_assume_role_policy(account_id: str) -> dict[str, Any]:
     """Trust policy of the Config recorder role: the Config service, on behalf of this account only."""
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "ConfigAssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": CONFIG_SERVICE},
-                "Action": "sts:AssumeRole",
-                # Confused-deputy guard documented for Config's role ("Permissions for the IAM role").
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
+    # Confused-deputy guard documented for Config's role ("Permissions for the IAM role").
+    return service_assume_role_policy("ConfigAssumeRole", CONFIG_SERVICE, {"StringEquals": {"aws:SourceAccount": account_id}})
 
 
 def config_delivery_role_policy(bucket: str, account_id: str, audit_key_arn: str, partition: str = "aws") -> dict[str, Any]:
@@ -137,22 +127,7 @@ def cloudtrail_assume_role_policy() -> dict[str, Any]:
     No source condition: CloudTrail documents this trust without one, and only accepts a role of
     the trail's own account; the role can do nothing but write to one log group.
     """
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "CloudTrailAssumeRole",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL_SERVICE},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
-def log_stream_arn(log_group_arn: str) -> str:
-    """``<log group arn>:*`` (Pulumi returns log-group ARNs without the ``:*`` CloudTrail and IAM expect)."""
-    return log_group_arn if log_group_arn.endswith(":*") else f"{log_group_arn}:*"
+    return service_assume_role_policy("CloudTrailAssumeRole", CLOUDTRAIL_SERVICE)
 
 
 def cloudtrail_logs_role_policy(log_group_arn: str) -> dict[str, Any]:

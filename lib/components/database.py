@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from lib.components.base import Context, child_opts, guarded_opts
 from lib.config import DatabaseSettings
+from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
 
 COMPONENT = "database"
@@ -41,17 +42,7 @@ CLUSTER_PARAMETERS: dict[str, str] = {
 
 def monitoring_assume_role_policy() -> dict[str, Any]:
     """Trust policy that lets only the RDS enhanced monitoring service assume the role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "RdsEnhancedMonitoring",
-                "Effect": "Allow",
-                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
+    return service_assume_role_policy("RdsEnhancedMonitoring", "monitoring.rds.amazonaws.com")
 
 
 def instance_identifier(cluster_identifier: str, index: int) -> str:

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 from lib.cidr import plan_subnets
 from lib.components.base import Context, child_opts
 from lib.config import NetworkSettings
+from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
 
 COMPONENT = "network"
@@ -52,22 +53,15 @@ def first_zones(names: list[str], count: int) -> list[str]:
 
 def flow_logs_trust_policy(account_id: str, region: str, partition: str) -> dict[str, Any]:
     """Trust policy: only the VPC Flow Logs service, acting for this account's flow logs, may assume the role."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowVpcFlowLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                # Confused-deputy protection, as the VPC Flow Logs documentation recommends.
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account_id}:vpc-flow-log/*"},
-                },
-            }
-        ],
-    }
+    # Confused-deputy protection, as the VPC Flow Logs documentation recommends.
+    return service_assume_role_policy(
+        "AllowVpcFlowLogs",
+        "vpc-flow-logs.amazonaws.com",
+        {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account_id}:vpc-flow-log/*"},
+        },
+    )
 
 
 def flow_logs_role_policy(log_group_arn: str) -> dict[str, Any]:

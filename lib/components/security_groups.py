@@ -141,30 +141,31 @@ class SecurityGroups(pulumi.ComponentResource):
 
     def _ingress(self, rule: str, group: aws.ec2.SecurityGroup, port: int, source: Peer, description: str) -> None:
         """One inbound TCP rule on ``port`` from ``source``."""
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-{rule}",
-            security_group_id=group.id,
-            description=description,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            cidr_ipv4=source.cidr,
-            referenced_security_group_id=source.security_group_id,
-            tags=self._ctx.tags(COMPONENT, self._ctx.name(rule)),
-            opts=child_opts(self),
-        )
+        self._rule(aws.vpc.SecurityGroupIngressRule, rule, group, port, source, description)
 
     def _egress(self, rule: str, group: aws.ec2.SecurityGroup, port: int, destination: Peer, description: str) -> None:
         """One outbound TCP rule on ``port`` to ``destination``."""
-        aws.vpc.SecurityGroupEgressRule(
+        self._rule(aws.vpc.SecurityGroupEgressRule, rule, group, port, destination, description)
+
+    def _rule(
+        self,
+        resource: type[aws.vpc.SecurityGroupIngressRule] | type[aws.vpc.SecurityGroupEgressRule],
+        rule: str,
+        group: aws.ec2.SecurityGroup,
+        port: int,
+        peer: Peer,
+        description: str,
+    ) -> None:
+        """One TCP rule resource (ingress and egress rules take the same arguments)."""
+        resource(
             f"{self._name}-{rule}",
             security_group_id=group.id,
             description=description,
             ip_protocol="tcp",
             from_port=port,
             to_port=port,
-            cidr_ipv4=destination.cidr,
-            referenced_security_group_id=destination.security_group_id,
+            cidr_ipv4=peer.cidr,
+            referenced_security_group_id=peer.security_group_id,
             tags=self._ctx.tags(COMPONENT, self._ctx.name(rule)),
             opts=child_opts(self),
         )
