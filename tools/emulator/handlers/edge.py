@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,34 +90,6 @@ def certificate_validation(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]
             raise RuntimeError(f"DescribeCertificate: {arn} is {status}, not ISSUED")
         time.sleep(1.0)
     return arn, state(req, certificateArn=arn)
-
-
-def hosted_zone(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
-    """aws:route53/zone:Zone -> CreateHostedZone, read back with GetHostedZone."""
-    r53 = aws.client("route53")
-    vpcs = req.get("vpcs", [])
-    created = r53.create_hosted_zone(
-        **drop_none(
-            {
-                "Name": req.get("name"),
-                "CallerReference": str(uuid.uuid4()),
-                "HostedZoneConfig": {"Comment": req.get("comment", "Managed by Pulumi"), "PrivateZone": bool(vpcs)},
-                "VPC": {"VPCRegion": vpcs[0].get("vpcRegion") or aws.region, "VPCId": vpcs[0]["vpcId"]} if vpcs else None,
-                "DelegationSetId": req.get("delegationSetId"),
-            }
-        )
-    )
-    zone_id = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
-    if req.get("tags"):
-        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=tag_list(req.get("tags")))
-    found = r53.get_hosted_zone(Id=zone_id)
-    return zone_id, state(
-        req,
-        zoneId=zone_id,
-        name=found["HostedZone"]["Name"].rstrip("."),
-        arn=f"arn:{aws.partition}:route53:::hostedzone/{zone_id}",
-        nameServers=(found.get("DelegationSet") or {}).get("NameServers", []),
-    )
 
 
 def record(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
@@ -255,7 +226,6 @@ def web_acl_logging(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
 HANDLERS = {
     "aws:acm/certificate:Certificate": certificate,
     "aws:acm/certificateValidation:CertificateValidation": certificate_validation,
-    "aws:route53/zone:Zone": hosted_zone,
     "aws:route53/record:Record": record,
     "aws:wafv2/webAcl:WebAcl": web_acl,
     "aws:wafv2/webAclAssociation:WebAclAssociation": web_acl_association,

@@ -60,22 +60,6 @@ def cluster_parameter_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
     return name, state(req, name=name, arn=found["DBClusterParameterGroupArn"], family=found["DBParameterGroupFamily"])
 
 
-def parameter_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
-    """aws:rds/parameterGroup:ParameterGroup -> Create + ModifyDBParameterGroup."""
-    rds = aws.client("rds")
-    name = req.physical_name("name", 255).lower()
-    rds.create_db_parameter_group(
-        DBParameterGroupName=name,
-        DBParameterGroupFamily=req.get("family"),
-        Description=req.get("description", PULUMI_DESCRIPTION),
-        Tags=tag_list(req.get("tags")),
-    )
-    if req.get("parameters"):
-        rds.modify_db_parameter_group(DBParameterGroupName=name, Parameters=_parameters(req.get("parameters")))
-    found = rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"][0]
-    return name, state(req, name=name, arn=found["DBParameterGroupArn"], family=found["DBParameterGroupFamily"])
-
-
 def cluster(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:rds/cluster:Cluster -> CreateDBCluster, read back with DescribeDBClusters.
 
@@ -211,7 +195,6 @@ def cluster_instance(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
 HANDLERS = {
     "aws:rds/subnetGroup:SubnetGroup": subnet_group,
     "aws:rds/clusterParameterGroup:ClusterParameterGroup": cluster_parameter_group,
-    "aws:rds/parameterGroup:ParameterGroup": parameter_group,
     "aws:rds/cluster:Cluster": cluster,
     "aws:rds/clusterInstance:ClusterInstance": cluster_instance,
 }
