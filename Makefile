@@ -6,16 +6,16 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt services/requirements.txt | sha1sum | cut -c1-12)
 ENV ?= dev
 ENDPOINT ?=
 STACK ?=
 export PYTHONPATH := $(CURDIR)
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: install lint unit compliance integration integration-only test deploy outputs bench clean
+.PHONY: install lint unit compliance integration integration-only test deploy outputs bench clean config-reference
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt services/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
@@ -47,6 +47,9 @@ deploy: $(STAMP)
 outputs: $(STAMP)
 	@test -n "$(STACK)" || { echo "usage: make outputs STACK=<pulumi stack>"; exit 2; }
 	$(PY) -m tools.outputs --stack $(STACK)
+
+config-reference: $(STAMP)
+	$(PY) -m tools.config_reference
 
 bench: $(STAMP)
 	$(PY) -m tools.bench
