@@ -177,6 +177,30 @@ def test_every_override_key_is_declared_in_pulumi_yaml() -> None:
         assert f"scalepayments:{key}:" in declared, f"{key} missing from Pulumi.yaml"
 
 
+def test_pulumi_yaml_and_readme_configuration_reference_are_generated_from_the_declarations() -> None:
+    """Pulumi.yaml's config block and the README table come from lib/config.py (make config-reference)."""
+    from tools import config_reference
+
+    assert config_reference.stale() == []
+    block = config_reference.pulumi_yaml_config_block()
+    assert block.count("    type: ") == len(cfg.KNOWN_KEYS)
+    table = config_reference.readme_table()
+    for declared in cfg.OVERRIDES:
+        assert f"| `{declared.key}` |" in table, declared.key
+
+
+def test_a_setting_is_declared_once_on_its_field() -> None:
+    """Every override key maps to exactly one declared field, and every declared field has a parser."""
+    keys = [o.key for o in cfg.OVERRIDES]
+    assert len(keys) == len(set(keys))
+    for declared in (*cfg.OVERRIDES, *cfg.SERVICE_OVERRIDES):
+        assert declared.yaml_type in ("string", "integer", "boolean", "number"), declared.key
+        assert declared.setting.help, declared.key
+    assert cfg.KNOWN_KEYS == {s.key for s in cfg.STACK_SETTINGS} | set(keys) | {
+        f"{name}{o.key}" for name in cfg.SERVICE_NAMES for o in cfg.SERVICE_OVERRIDES
+    }
+
+
 def test_overrides_reach_the_resources() -> None:
     config = {
         **default_config("staging"),
