@@ -27,7 +27,7 @@ from lib.components.security_groups import SecurityGroups, SecurityGroupsArgs
 from lib.config import EnvironmentConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TapStackArgs:
     """Inputs of :class:`TapStack`: the validated configuration of one environment."""
 
@@ -55,84 +55,92 @@ class TapStack(pulumi.ComponentResource):
 
         keys = Keys(
             "keys",
-            KeysArgs(ctx, account_id, cfg.keys.deletion_window_days, protection.protect, protection.retain_on_delete),
+            KeysArgs(
+                context=ctx,
+                account_id=account_id,
+                deletion_window_days=cfg.keys.deletion_window_days,
+                protection=protection,
+            ),
             child,
         )
         network = Network(
             "network",
-            NetworkArgs(ctx, cfg.network, keys.logs_key_arn, cfg.observability.log_retention_days),
+            NetworkArgs(
+                context=ctx,
+                settings=cfg.network,
+                logs_key_arn=keys.logs_key_arn,
+                log_retention_days=cfg.observability.log_retention_days,
+            ),
             child,
         )
         security_groups = SecurityGroups(
             "security-groups",
             SecurityGroupsArgs(
-                ctx,
-                network.vpc_id,
-                network.vpc_cidr,
-                tuple(sorted({s.port for s in cfg.compute.services})),
-                cfg.database.port,
-                cfg.cache.port,
+                context=ctx,
+                vpc_id=network.vpc_id,
+                vpc_cidr=network.vpc_cidr,
+                service_ports=tuple(sorted({s.port for s in cfg.compute.services})),
+                database_port=cfg.database.port,
+                cache_port=cfg.cache.port,
             ),
             child,
         )
         database = Database(
             "database",
             DatabaseArgs(
-                ctx,
-                cfg.database,
-                network.database_subnet_ids,
-                network.availability_zones,
-                security_groups.database_sg_id,
-                keys.data_key_arn,
-                keys.logs_key_arn,
-                cfg.observability.log_retention_days,
-                protection.protect,
-                protection.retain_on_delete,
+                context=ctx,
+                settings=cfg.database,
+                subnet_ids=network.database_subnet_ids,
+                availability_zones=network.availability_zones,
+                security_group_id=security_groups.database_sg_id,
+                data_key_arn=keys.data_key_arn,
+                logs_key_arn=keys.logs_key_arn,
+                log_retention_days=cfg.observability.log_retention_days,
+                protection=protection,
             ),
             child,
         )
         cache = Cache(
             "cache",
             CacheArgs(
-                ctx,
-                cfg.cache,
+                context=ctx,
+                settings=cfg.cache,
                 # The cache holds session and idempotency data: it lives with the database in the
                 # isolated tier (private, and no route to the internet, not even through NAT).
-                network.database_subnet_ids,
-                security_groups.cache_sg_id,
-                keys.data_key_arn,
-                keys.logs_key_arn,
-                cfg.observability.log_retention_days,
-                protection.protect,
-                protection.retain_on_delete,
+                subnet_ids=network.database_subnet_ids,
+                security_group_id=security_groups.cache_sg_id,
+                data_key_arn=keys.data_key_arn,
+                logs_key_arn=keys.logs_key_arn,
+                log_retention_days=cfg.observability.log_retention_days,
+                protection=protection,
             ),
             child,
         )
         edge = LoadBalancer(
             "edge",
             LoadBalancerArgs(
-                ctx,
-                cfg.edge,
-                cfg.compute.services,
-                network.vpc_id,
-                network.public_subnet_ids,
-                security_groups.alb_sg_id,
-                account_id,
-                keys.logs_key_arn,
-                cfg.observability.log_retention_days,
+                context=ctx,
+                settings=cfg.edge,
+                services=cfg.compute.services,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
+                security_group_id=security_groups.alb_sg_id,
+                account_id=account_id,
+                logs_key_arn=keys.logs_key_arn,
+                log_retention_days=cfg.observability.log_retention_days,
             ),
             child,
         )
         compute = Compute(
             "compute",
             ComputeArgs(
-                ctx,
-                cfg.compute,
-                network.private_subnet_ids,
-                security_groups.services_sg_id,
-                edge.target_groups,
-                edge.alb_arn_suffix,
-                ServiceDependencies(
+                context=ctx,
+                settings=cfg.compute,
+                private_subnet_ids=network.private_subnet_ids,
+                security_group_id=security_groups.services_sg_id,
+                target_groups=edge.target_groups,
+                alb_arn_suffix=edge.alb_arn_suffix,
+                dependencies=ServiceDependencies(
                     database_endpoint=database.endpoint,
                     database_reader_endpoint=database.reader_endpoint,
                     database_port=database.port,
@@ -142,10 +150,10 @@ class TapStack(pulumi.ComponentResource):
                     cache_port=cache.port,
                     cache_secret_arn=cache.auth_secret_arn,
                 ),
-                keys.data_key_arn,
-                keys.logs_key_arn,
-                cfg.observability.log_retention_days,
-                account_id,
+                data_key_arn=keys.data_key_arn,
+                logs_key_arn=keys.logs_key_arn,
+                log_retention_days=cfg.observability.log_retention_days,
+                account_id=account_id,
             ),
             # ECS refuses a service whose target group is not yet attached to a listener rule;
             # the rule is not an input of the service, so Pulumi cannot infer this edge.
@@ -154,9 +162,9 @@ class TapStack(pulumi.ComponentResource):
         observability = Observability(
             "observability",
             ObservabilityArgs(
-                ctx,
-                cfg.observability,
-                MonitoredResources(
+                context=ctx,
+                settings=cfg.observability,
+                monitored=MonitoredResources(
                     cluster_name=compute.cluster_name,
                     service_names=compute.service_names,
                     min_tasks=cfg.compute.min_tasks,
@@ -167,7 +175,7 @@ class TapStack(pulumi.ComponentResource):
                     cache_replication_group_id=cache.replication_group_id,
                     cache_member_clusters=cache.member_clusters,
                 ),
-                keys.alarms_key_arn,
+                alarms_key_arn=keys.alarms_key_arn,
             ),
             child,
         )
@@ -176,14 +184,13 @@ class TapStack(pulumi.ComponentResource):
             baseline = AccountBaseline(
                 "account-baseline",
                 AccountBaselineArgs(
-                    ctx,
-                    cfg.account_security,
-                    account_id,
-                    keys.audit_key_arn,
-                    keys.logs_key_arn,
-                    cfg.observability.log_retention_days,
-                    protection.protect,
-                    protection.retain_on_delete,
+                    context=ctx,
+                    settings=cfg.account_security,
+                    account_id=account_id,
+                    audit_key_arn=keys.audit_key_arn,
+                    logs_key_arn=keys.logs_key_arn,
+                    log_retention_days=cfg.observability.log_retention_days,
+                    protection=protection,
                 ),
                 child,
             )

@@ -15,9 +15,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, child_opts, guarded_opts
+from lib.components.base import Component, Context, child_opts, guarded_opts
 from lib.components.buckets import private_bucket
-from lib.config import AccountSecuritySettings
+from lib.config import AccountSecuritySettings, ProtectionSettings
 from lib.iam_policies import log_stream_arn, service_assume_role_policy
 from lib.naming import NameKind
 from lib.resource_policies import (
@@ -153,7 +153,7 @@ def cloudtrail_log_group_name(ctx: Context) -> str:
     return f"/aws/cloudtrail/{ctx.name('cloudtrail')}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AccountBaselineArgs:
     """Inputs of :class:`AccountBaseline`."""
 
@@ -163,11 +163,10 @@ class AccountBaselineArgs:
     audit_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
-    protect: bool
-    retain_on_delete: bool
+    protection: ProtectionSettings
 
 
-class AccountBaseline(pulumi.ComponentResource):
+class AccountBaseline(Component):
     """GuardDuty detector, Config recorder + delivery channel + rules, CloudTrail trail.
 
     With ``manage_account_singletons`` false the stack creates none of the per-account
@@ -212,13 +211,7 @@ class AccountBaseline(pulumi.ComponentResource):
                 opts=child_opts(self, pulumi.ResourceOptions(depends_on=[recorder] if recorder else [])),
             )
 
-        self.register_outputs(
-            {
-                "guardduty_detector_id": self.guardduty_detector_id,
-                "config_recorder_name": self.config_recorder_name,
-                "cloudtrail_arn": self.cloudtrail_arn,
-            }
-        )
+        self.finish()
 
     # --- GuardDuty -------------------------------------------------------------------------------
 
@@ -260,7 +253,7 @@ class AccountBaseline(pulumi.ComponentResource):
             bucket_name=self._account_id.apply(lambda account: ctx.namer.bucket(component, account)),
             tags=ctx.tags(COMPONENT),
             kms_key_arn=args.audit_key_arn,
-            bucket_opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
+            bucket_opts=guarded_opts(self, args.protection),
         )
         return audit.bucket, audit.settings
 
@@ -337,7 +330,6 @@ class AccountBaseline(pulumi.ComponentResource):
         """Multi-region trail with log file validation, KMS-encrypted, to S3 and to CloudWatch Logs."""
         args = self._args
         ctx = args.context
-        guard = {"protect": args.protect, "retain_on_delete": args.retain_on_delete}
         trail_name = ctx.name("cloudtrail")
         region = ctx.region
         # The bucket policy names the trail's ARN (aws:SourceArn) and must exist before the trail does.
@@ -362,7 +354,7 @@ class AccountBaseline(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.logs_key_arn,
             tags=ctx.tags(COMPONENT),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
         role = aws.iam.Role(
             "cloudtrail-logs-role",
@@ -392,5 +384,5 @@ class AccountBaseline(pulumi.ComponentResource):
             cloud_watch_logs_role_arn=role.arn,
             tags=ctx.tags(COMPONENT),
             # CloudTrail validates bucket and log-group access when the trail is created.
-            opts=guarded_opts(self, **guard, depends_on=[bucket_policy, role_policy]),
+            opts=guarded_opts(self, args.protection, depends_on=[bucket_policy, role_policy]),
         )

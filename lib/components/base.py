@@ -1,16 +1,19 @@
-"""What every component shares: naming and tagging context, and child resource options."""
+"""What every component shares: naming and tagging context, child resource options, output registration."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
+from lib.config import ProtectionSettings
 from lib.naming import NameKind, Namer
 from lib.tags import standard_tags, with_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Context:
     """Naming and tagging for one stack; passed to every component."""
 
@@ -35,11 +38,52 @@ class Context:
         return with_name(tags, name) if name else tags
 
 
+class Component(pulumi.ComponentResource):
+    """A ComponentResource whose outputs are its annotated attributes, registered once by :meth:`finish`.
+
+    A subclass declares its outputs as class annotations (``vpc_id: pulumi.Output[str]``), assigns
+    them in ``__init__`` and ends with ``self.finish()``: the outputs are written once, as
+    attributes, and registered from the annotations (as tb_pulumi's ``finish()`` does), so a new
+    output cannot be forgotten in ``register_outputs``.
+    """
+
+    def finish(self) -> None:
+        """Register every annotated output attribute of this component (a missing one is a bug)."""
+        names: list[str] = []
+        for cls in reversed(type(self).__mro__):
+            if cls in (Component, pulumi.ComponentResource, pulumi.Resource) or not issubclass(cls, Component):
+                continue
+            names += [n for n in vars(cls).get("__annotations__", {}) if not n.startswith("_") and n not in names]
+        missing = [n for n in names if not hasattr(self, n)]
+        if missing:
+            raise AttributeError(f"{type(self).__name__} did not set its outputs {missing}")
+        outputs: dict[str, Any] = {n: _registrable(getattr(self, n)) for n in names}
+        self.register_outputs(outputs)
+
+
+def _registrable(value: Any) -> Any:
+    """``value`` in a form Pulumi can serialise: small dataclasses of Outputs become dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _registrable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _registrable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_registrable(v) for v in value]
+    return value
+
+
 def child_opts(parent: pulumi.Resource, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
     """Resource options for a component's child: parented to the component, merged with ``opts``."""
     return pulumi.ResourceOptions.merge(pulumi.ResourceOptions(parent=parent), opts)
 
 
-def guarded_opts(parent: pulumi.Resource, *, protect: bool, retain_on_delete: bool, **extra: object) -> pulumi.ResourceOptions:
+def guarded_opts(
+    parent: pulumi.Resource, protection: ProtectionSettings, *, depends_on: list[pulumi.Resource] | None = None
+) -> pulumi.ResourceOptions:
     """Child options for data stores and keys: ``protect``/``retain_on_delete`` as the environment asks."""
-    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=retain_on_delete, **extra)  # type: ignore[arg-type]
+    return pulumi.ResourceOptions(
+        parent=parent,
+        protect=protection.protect,
+        retain_on_delete=protection.retain_on_delete,
+        depends_on=depends_on,
+    )

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from lib.components.base import Context, child_opts, guarded_opts
-from lib.config import CacheSettings
+from lib.components.base import Component, Context, child_opts, guarded_opts
+from lib.config import CacheSettings, ProtectionSettings
 from lib.naming import NameKind
 
 COMPONENT = "cache"
@@ -48,7 +48,7 @@ def slow_log_group_name(replication_group_id: str) -> str:
     return f"/aws/elasticache/{replication_group_id}/slow-log"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CacheArgs:
     """Inputs of :class:`Cache`."""
 
@@ -59,11 +59,10 @@ class CacheArgs:
     data_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
-    protect: bool
-    retain_on_delete: bool
+    protection: ProtectionSettings
 
 
-class Cache(pulumi.ComponentResource):
+class Cache(Component):
     """Redis replication group with its subnet group, parameter group and AUTH secret."""
 
     replication_group_id: pulumi.Output[str]
@@ -78,7 +77,6 @@ class Cache(pulumi.ComponentResource):
         ctx = args.context
         settings = args.settings
         group_id = ctx.name("redis", NameKind.ELASTICACHE_REPLICATION_GROUP)
-        guard = {"protect": args.protect, "retain_on_delete": args.retain_on_delete}
 
         subnet_group = aws.elasticache.SubnetGroup(
             f"{name}-subnet-group",
@@ -119,15 +117,15 @@ class Cache(pulumi.ComponentResource):
             name=secret_name,
             description="Redis AUTH token of the payments cache (JSON key authToken)",
             kms_key_id=args.data_key_arn,
-            recovery_window_in_days=auth_secret_recovery_window(args.protect),
+            recovery_window_in_days=auth_secret_recovery_window(args.protection.protect),
             tags=ctx.tags(COMPONENT, secret_name),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
         aws.secretsmanager.SecretVersion(
             f"{name}-auth-secret-value",
             secret_id=secret.id,
             secret_string=pulumi.Output.json_dumps({"authToken": auth_token.result}),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
 
         log_group_name = slow_log_group_name(group_id)
@@ -175,7 +173,7 @@ class Cache(pulumi.ComponentResource):
                 )
             ],
             tags=ctx.tags(COMPONENT, group_id),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
 
         self.port = settings.port
@@ -184,16 +182,7 @@ class Cache(pulumi.ComponentResource):
         self.reader_endpoint = group.reader_endpoint_address
         self.auth_secret_arn = secret.arn
         self.member_clusters = group.member_clusters.apply(_as_list)
-        self.register_outputs(
-            {
-                "replication_group_id": self.replication_group_id,
-                "primary_endpoint": self.primary_endpoint,
-                "reader_endpoint": self.reader_endpoint,
-                "port": self.port,
-                "auth_secret_arn": self.auth_secret_arn,
-                "member_clusters": self.member_clusters,
-            }
-        )
+        self.finish()
 
 
 def _as_list(members: Sequence[str] | None) -> list[str]:

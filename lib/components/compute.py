@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, child_opts
+from lib.components.base import Component, Context, child_opts
 from lib.components.load_balancer import TargetGroupRef
 from lib.config import ComputeSettings, ServiceSettings
 from lib.iam_policies import (
@@ -46,7 +46,7 @@ HEALTH_CHECK_START_PERIOD_SECONDS = 60
 LB_HEALTH_CHECK_GRACE_SECONDS = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServiceDependencies:
     """Where the services find their data stores: endpoints are plain, credentials are secrets."""
 
@@ -60,7 +60,7 @@ class ServiceDependencies:
     cache_secret_arn: pulumi.Input[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ComputeArgs:
     """Inputs of :class:`Compute`."""
 
@@ -242,7 +242,7 @@ def log_group_name(ctx: Context, service: str) -> str:
 # --- the component -------------------------------------------------------------------------------
 
 
-class Compute(pulumi.ComponentResource):
+class Compute(Component):
     """ECS cluster with Container Insights running api, payment and notification on Fargate."""
 
     cluster_name: pulumi.Output[str]
@@ -364,18 +364,7 @@ class Compute(pulumi.ComponentResource):
         self.log_group_names = {k: v.name for k, v in log_groups.items()}
         self.repository_urls = {k: v.repository_url for k, v in repositories.items()}
         self.execution_role_arn = execution_role.arn
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "cluster_arn": self.cluster_arn,
-                "service_names": self.service_names,
-                "task_definition_arns": self.task_definition_arns,
-                "log_group_names": self.log_group_names,
-                "repository_urls": self.repository_urls,
-                "execution_role_arn": self.execution_role_arn,
-                "task_role_arns": self.task_role_arns,
-            }
-        )
+        self.finish()
 
     def _repository(
         self, ctx: Context, service: ServiceSettings, data_key_arn: pulumi.Input[str], tags: dict[str, str]

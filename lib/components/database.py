@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, child_opts, guarded_opts
-from lib.config import DatabaseSettings
+from lib.components.base import Component, Context, child_opts, guarded_opts
+from lib.config import DatabaseSettings, ProtectionSettings
 from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
 
@@ -55,7 +55,7 @@ def postgresql_log_group_name(cluster_identifier: str) -> str:
     return f"/aws/rds/cluster/{cluster_identifier}/postgresql"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatabaseArgs:
     """Inputs of :class:`Database`."""
 
@@ -67,11 +67,10 @@ class DatabaseArgs:
     data_key_arn: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
-    protect: bool
-    retain_on_delete: bool
+    protection: ProtectionSettings
 
 
-class Database(pulumi.ComponentResource):
+class Database(Component):
     """Aurora PostgreSQL cluster, its instances, subnet group and parameter group."""
 
     cluster_identifier: pulumi.Output[str]
@@ -87,7 +86,6 @@ class Database(pulumi.ComponentResource):
         ctx = args.context
         settings = args.settings
         cluster_id = ctx.name("aurora", NameKind.RDS_IDENTIFIER)
-        guard = {"protect": args.protect, "retain_on_delete": args.retain_on_delete}
 
         subnet_group_name = ctx.name("aurora", NameKind.RDS_IDENTIFIER)
         subnet_group = aws.rds.SubnetGroup(
@@ -96,7 +94,7 @@ class Database(pulumi.ComponentResource):
             description="Isolated database subnets for Aurora PostgreSQL (no internet route)",
             subnet_ids=args.subnet_ids,
             tags=ctx.tags(COMPONENT, subnet_group_name),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
 
         parameter_group_name = ctx.name("aurora-pg", NameKind.RDS_IDENTIFIER)
@@ -123,7 +121,7 @@ class Database(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             kms_key_id=args.logs_key_arn,
             tags=ctx.tags(COMPONENT, log_group_name),
-            opts=guarded_opts(self, **guard),
+            opts=guarded_opts(self, args.protection),
         )
 
         monitoring_role_arn: pulumi.Output[str] | None = None
@@ -178,7 +176,7 @@ class Database(pulumi.ComponentResource):
             # Changes wait for the maintenance window instead of restarting a payment database mid-day.
             apply_immediately=False,
             tags=ctx.tags(COMPONENT, cluster_id),
-            opts=guarded_opts(self, depends_on=[log_group], **guard),
+            opts=guarded_opts(self, args.protection, depends_on=[log_group]),
         )
 
         instances: list[aws.rds.ClusterInstance] = []
@@ -206,7 +204,7 @@ class Database(pulumi.ComponentResource):
                     monitoring_role_arn=monitoring_role_arn,
                     apply_immediately=False,
                     tags=ctx.tags(COMPONENT, identifier),
-                    opts=guarded_opts(self, depends_on=monitoring_depends, **guard),
+                    opts=guarded_opts(self, args.protection, depends_on=monitoring_depends),
                 )
             )
 
@@ -217,17 +215,7 @@ class Database(pulumi.ComponentResource):
         self.reader_endpoint = cluster.reader_endpoint
         self.master_secret_arn = cluster.master_user_secrets.apply(_first_secret_arn)
         self.instance_identifiers = [instance.identifier for instance in instances]
-        self.register_outputs(
-            {
-                "cluster_identifier": self.cluster_identifier,
-                "cluster_arn": self.cluster_arn,
-                "endpoint": self.endpoint,
-                "reader_endpoint": self.reader_endpoint,
-                "port": self.port,
-                "master_secret_arn": self.master_secret_arn,
-                "instance_identifiers": self.instance_identifiers,
-            }
-        )
+        self.finish()
 
 
 def _zone_picker(index: int) -> Callable[[list[str]], str]:

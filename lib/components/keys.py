@@ -8,24 +8,24 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, guarded_opts
+from lib.components.base import Component, Context, guarded_opts
+from lib.config import ProtectionSettings
 from lib.key_policies import KEY_PURPOSES, KeyPolicyBuilder
 
 COMPONENT = "keys"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KeysArgs:
     """Inputs of :class:`Keys`."""
 
     context: Context
     account_id: pulumi.Input[str]
     deletion_window_days: int
-    protect: bool
-    retain_on_delete: bool
+    protection: ProtectionSettings
 
 
-class Keys(pulumi.ComponentResource):
+class Keys(Component):
     """KMS keys: ``data`` (Aurora, Redis, Secrets Manager), ``logs`` (CloudWatch Logs),
     ``alarms`` (SNS alarm topic, usable by CloudWatch), ``audit`` (CloudTrail, Config bucket).
 
@@ -56,13 +56,13 @@ class Keys(pulumi.ComponentResource):
                 policy=_policy_json(build_policy, args.account_id, ctx.region, partition),
                 tags=ctx.tags(COMPONENT, key_name),
                 # Losing a key loses every byte it encrypted: protect/retain as the environment asks.
-                opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
+                opts=guarded_opts(self, args.protection),
             )
             aws.kms.Alias(
                 f"{name}-{purpose}-alias",
                 name=f"alias/{key_name}",
                 target_key_id=key.key_id,
-                opts=guarded_opts(self, protect=args.protect, retain_on_delete=args.retain_on_delete),
+                opts=guarded_opts(self, args.protection),
             )
             keys[purpose] = key
 
@@ -71,15 +71,7 @@ class Keys(pulumi.ComponentResource):
         self.logs_key_arn = keys["logs"].arn
         self.alarms_key_arn = keys["alarms"].arn
         self.audit_key_arn = keys["audit"].arn
-        self.register_outputs(
-            {
-                "data_key_arn": self.data_key_arn,
-                "data_key_id": self.data_key_id,
-                "logs_key_arn": self.logs_key_arn,
-                "alarms_key_arn": self.alarms_key_arn,
-                "audit_key_arn": self.audit_key_arn,
-            }
-        )
+        self.finish()
 
 
 def _policy_json(

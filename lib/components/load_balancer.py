@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from lib.components.base import Context, child_opts
+from lib.components.base import Component, Context, child_opts
 from lib.components.buckets import private_bucket
 from lib.config import EdgeSettings, ServiceSettings
 from lib.naming import PROJECT_PREFIX, NameKind
@@ -35,7 +35,7 @@ WAF_REDACTED_HEADERS: tuple[str, ...] = ("authorization", "cookie")
 NOT_FOUND_BODY = json.dumps({"error": "not found"}, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoadBalancerArgs:
     """Inputs of :class:`LoadBalancer`."""
 
@@ -73,7 +73,7 @@ def waf_log_group_name(ctx: Context) -> str:
     return "-".join(parts)
 
 
-class LoadBalancer(pulumi.ComponentResource):
+class LoadBalancer(Component):
     """ALB, listeners, target groups, listener rules, access-log bucket, certificate and WAF.
 
     Traffic only reaches the services over HTTPS (TLS 1.2+): port 80 does nothing but redirect to 443,
@@ -182,18 +182,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.https_listener_arn = https.arn
         self.http_listener_arn = http.arn
         self.access_logs_bucket = bucket.bucket
-        self.register_outputs(
-            {
-                "alb_arn": self.alb_arn,
-                "alb_arn_suffix": self.alb_arn_suffix,
-                "alb_dns_name": self.alb_dns_name,
-                "https_listener_arn": self.https_listener_arn,
-                "http_listener_arn": self.http_listener_arn,
-                "target_group_arns": {k: v.arn for k, v in self.target_groups.items()},
-                "access_logs_bucket": self.access_logs_bucket,
-                "waf_acl_arn": self.waf_acl_arn,
-            }
-        )
+        self.finish()
 
     # --- access logs -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.cidr import plan_subnets
-from lib.components.base import Context, child_opts
+from lib.components.base import Component, Context, child_opts
 from lib.config import NetworkSettings
 from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
@@ -29,7 +29,7 @@ INTERFACE_ENDPOINT_SERVICES: tuple[str, ...] = ("ecr.api", "ecr.dkr", "logs", "s
 FLOW_LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NetworkArgs:
     """Inputs of :class:`Network`."""
 
@@ -88,7 +88,7 @@ def _trust_policy_json(region: str) -> Callable[[list[Any]], str]:
     return render
 
 
-class Network(pulumi.ComponentResource):
+class Network(Component):
     """VPC, subnets per tier and AZ, IGW, NAT gateways, route tables, flow logs, VPC endpoints."""
 
     vpc_id: pulumi.Output[str]
@@ -209,18 +209,7 @@ class Network(pulumi.ComponentResource):
         self.public_subnet_ids = [s.id for s in public]
         self.private_subnet_ids = [s.id for s in private]
         self.database_subnet_ids = [s.id for s in database]
-        self.register_outputs(
-            {
-                "vpc_id": self.vpc_id,
-                "vpc_cidr": self.vpc_cidr,
-                "availability_zones": self.availability_zones,
-                "public_subnet_ids": self.public_subnet_ids,
-                "private_subnet_ids": self.private_subnet_ids,
-                "database_subnet_ids": self.database_subnet_ids,
-                "nat_gateway_ids": self.nat_gateway_ids,
-                "flow_log_group_name": self.flow_log_group_name,
-            }
-        )
+        self.finish()
 
     # --- helpers ---------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, child_opts
+from lib.components.base import Component, Context, child_opts
 from lib.config import ObservabilitySettings
 from lib.resource_policies import sns_alarm_topic_policy
 
@@ -49,7 +49,7 @@ REDIS_ALARMS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MonitoredResources:
     """Identifiers of what the alarms and the dashboard watch."""
 
@@ -64,7 +64,7 @@ class MonitoredResources:
     cache_member_clusters: pulumi.Input[list[str]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
     """Inputs of :class:`Observability`."""
 
@@ -270,7 +270,7 @@ def golden_signals_dashboard(region: str, resources: Mapping[str, Any]) -> dict[
     return {"widgets": widgets}
 
 
-class Observability(pulumi.ComponentResource):
+class Observability(Component):
     """SNS alarm topic (KMS), CloudWatch alarms with the topic as action, dashboard."""
 
     alarm_topic_arn: pulumi.Output[str]
@@ -319,13 +319,7 @@ class Observability(pulumi.ComponentResource):
         self.alarm_topic_arn = topic.arn
         self.alarm_names = [alarm.name for alarm in self._alarms]
         self.dashboard_name = dashboard.dashboard_name
-        self.register_outputs(
-            {
-                "alarm_topic_arn": self.alarm_topic_arn,
-                "alarm_names": self.alarm_names,
-                "dashboard_name": self.dashboard_name,
-            }
-        )
+        self.finish()
 
     # --- topic -----------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Context, child_opts
+from lib.components.base import Component, Context, child_opts
 
 COMPONENT = "security"
 ANYWHERE = "0.0.0.0/0"
@@ -21,7 +21,7 @@ HTTPS = 443
 HTTP = 80
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecurityGroupsArgs:
     """Inputs of :class:`SecurityGroups`."""
 
@@ -41,7 +41,7 @@ class Peer:
     security_group_id: pulumi.Input[str] | None = None
 
 
-class SecurityGroups(pulumi.ComponentResource):
+class SecurityGroups(Component):
     """ALB, services, database and cache security groups with one rule resource per path."""
 
     alb_sg_id: pulumi.Output[str]
@@ -118,14 +118,7 @@ class SecurityGroups(pulumi.ComponentResource):
         self.services_sg_id = services.id
         self.database_sg_id = database.id
         self.cache_sg_id = cache.id
-        self.register_outputs(
-            {
-                "alb_sg_id": self.alb_sg_id,
-                "services_sg_id": self.services_sg_id,
-                "database_sg_id": self.database_sg_id,
-                "cache_sg_id": self.cache_sg_id,
-            }
-        )
+        self.finish()
 
     def _group(self, args: SecurityGroupsArgs, role: str, description: str) -> aws.ec2.SecurityGroup:
         """A group with no inline rules: the provider removes AWS's default allow-all egress on create."""

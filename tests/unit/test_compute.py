@@ -460,7 +460,17 @@ def test_environment_suffix_reaches_every_name() -> None:
 
 
 def _settings(name: str) -> ServiceSettings:
-    return ServiceSettings(name, name[:3], "test", DEFAULT_IMAGE, 9090, 256, 512, f"/{name}/*", "/")
+    return ServiceSettings(
+        name=name,
+        short_name=name[:3],
+        description="test",
+        image=DEFAULT_IMAGE,
+        port=9090,
+        cpu=256,
+        memory=512,
+        path_pattern=f"/{name}/*",
+        health_check_path="/",
+    )
 
 
 def test_container_definitions_without_data_stores_have_no_secrets() -> None:
