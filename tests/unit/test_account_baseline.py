@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,18 +35,22 @@ ENCRYPTION_RULES = {
 
 
 @pytest.fixture(scope="module", params=["dev", "staging", "prod"])
-def run(request: pytest.FixtureRequest) -> tuple[EnvironmentConfig, Evaluation]:
+def run(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> tuple[EnvironmentConfig, Evaluation]:
     env = request.param
-    return PRESETS[Environment(env)], evaluate(env, default_config(env))
+    return resolved(env), evaluated(env)
 
 
 @pytest.fixture(scope="module", params=["staging", "prod"])
-def secured(request: pytest.FixtureRequest) -> tuple[EnvironmentConfig, Evaluation]:
+def secured(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> tuple[EnvironmentConfig, Evaluation]:
     """Environments whose preset enables account security."""
     env = request.param
-    cfg = PRESETS[Environment(env)]
+    cfg = resolved(env)
     assert cfg.account_security.enabled and cfg.account_security.manage_account_singletons
-    return cfg, evaluate(env, default_config(env))
+    return cfg, evaluated(env)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """ElastiCache Redis requirements, per environment, on the real program under Pulumi mocks.
 
-Expectations come from the issue and the DESIGN.md environment table: node count, failover and
+Expectations come from the README environment table: node count, failover and
 Multi-AZ, encryption at rest (data key) and in transit, an AUTH token kept only in a
 KMS-encrypted secret, snapshots, placement on the isolated data subnets, protection.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ AUTH_FORBIDDEN = set('@"/ ')
 
 @dataclass(frozen=True)
 class Expected:
-    """What each environment must get (issue + DESIGN.md section 4)."""
+    """What each environment must get (the README environment table)."""
 
     min_nodes: int
     max_nodes: int
@@ -58,8 +59,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest) -> Evaluation:
-    return evaluate(request.param, default_config(request.param))
+def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
+    return evaluated(request.param)
 
 
 def preset(env: str) -> cfg.EnvironmentConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,19 +17,19 @@ import pytest
 
 from lib import iam_policies
 from lib.components import compute
-from lib.config import DEFAULT_IMAGE, EnvironmentConfig, ServiceSettings, build
+from lib.config import DEFAULT_IMAGE, EnvironmentConfig, ServiceSettings
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 COMPUTE = "scalepayments:compute:Compute"
 SERVICES = ("api", "payment", "notification")
 
-#: From the issue / DESIGN.md section 4.
+#: From the README environment table.
 LOG_RETENTION = {"dev": 7, "staging": 90, "prod": 365}
 TASK_BOUNDS = {"dev": (1, 2), "staging": (2, 4), "prod": (3, 10)}
 TASK_SIZE = {"dev": (256, 512), "staging": (512, 1024), "prod": (1024, 2048)}
 
-#: Fargate CPU -> memory (MiB), written out independently of lib/config.py (DESIGN.md section 5).
+#: Fargate CPU -> memory (MiB), written out independently of lib/config.py (the Fargate task-size table in the AWS ECS documentation).
 FARGATE_PAIRS = {
     256: {512, 1024, 2048},
     512: set(range(1024, 4097, 1024)),
@@ -74,9 +75,11 @@ def raw_config(env: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
-def case(request: pytest.FixtureRequest) -> Case:
+def case(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> Case:
     env = request.param
-    return Case(env, build(env, raw_config(env)), evaluate(env, default_config(env)))
+    return Case(env, resolved(env), evaluated(env))
 
 
 def container(case: Case, service: str) -> dict[str, Any]:

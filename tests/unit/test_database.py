@@ -1,6 +1,6 @@
 """Aurora PostgreSQL requirements, per environment, on the real program under Pulumi mocks.
 
-Expectations come from the issue and the DESIGN.md environment table (not from the code under
+Expectations come from the README environment table (not from the code under
 test): instance class and count, backups, Performance Insights and enhanced monitoring,
 encryption with the data key, TLS-only parameters, audit log export, protection.
 """
@@ -8,6 +8,7 @@ encryption with the data key, TLS-only parameters, audit log export, protection.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -34,7 +35,7 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 @dataclass(frozen=True)
 class Expected:
-    """What each environment must get (issue + DESIGN.md section 4)."""
+    """What each environment must get (the README environment table)."""
 
     instance_class: str | None  # None: any mid-size (non-burstable) class Aurora PostgreSQL offers
     instance_count: int | None  # None: one per availability zone
@@ -56,8 +57,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest) -> Evaluation:
-    return evaluate(request.param, default_config(request.param))
+def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
+    return evaluated(request.param)
 
 
 def preset(env: str) -> cfg.EnvironmentConfig:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lib import key_policies
-from lib.config import EnvironmentConfig, build
+from lib.config import EnvironmentConfig
 from tools.evaluate import ACCOUNT_ID, Evaluation, Registration, default_config, evaluate
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -121,16 +122,12 @@ def test_audit_key_lets_config_deliver_for_this_account_only() -> None:
 # --- the Keys component in each environment ---------------------------------------------------------
 
 
-def _resolved_config(env: str) -> EnvironmentConfig:
-    raw = default_config(env)
-    settings = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("scalepayments:")}
-    return build(env, settings, raw.get("aws:region"))
-
-
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
-def stack(request: pytest.FixtureRequest) -> tuple[str, Evaluation, EnvironmentConfig]:
+def stack(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> tuple[str, Evaluation, EnvironmentConfig]:
     env = str(request.param)
-    return env, evaluate(env, default_config(env)), _resolved_config(env)
+    return env, evaluated(env), resolved(env)
 
 
 def _keys(evaluation: Evaluation) -> dict[str, Registration]:

@@ -7,8 +7,7 @@ once per environment, and checks the resources the LoadBalancer component regist
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from functools import cache
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -54,12 +53,17 @@ TAGGABLE = {ALB, LISTENER, LISTENER_RULE, TARGET_GROUP, BUCKET, ACM_CERT, WEB_AC
 class Edge:
     """One evaluation, seen through the resources the edge component registered."""
 
-    def __init__(self, env: str, config: Mapping[str, str]) -> None:
+    def __init__(self, env: str, evaluation: Evaluation, config: EnvironmentConfig) -> None:
         self.env = env
-        self.evaluation: Evaluation = evaluate(env, config)
-        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("scalepayments:")}
-        self.config: EnvironmentConfig = build(env, raw, config.get("aws:region"))
+        self.evaluation = evaluation
+        self.config = config
         self.outputs = self.evaluation.outputs
+
+    @classmethod
+    def with_config(cls, env: str, config: Mapping[str, str]) -> Edge:
+        """An evaluation of ``env`` with a config of its own (not the shared default one)."""
+        raw = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("scalepayments:")}
+        return cls(env, evaluate(env, config), build(env, raw, config.get("aws:region")))
 
     def all(self, type_: str) -> list[Registration]:
         return [r for r in self.evaluation.of_type(type_) if r.component == EDGE]
@@ -75,28 +79,26 @@ class Edge:
         return found[0]
 
 
-@cache
-def _evaluated(env: str) -> Edge:
-    """One evaluation per environment, shared by the ``edge`` and ``waf_edge`` fixtures."""
-    return Edge(env, default_config(env))
-
-
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
-def edge(request: pytest.FixtureRequest) -> Edge:
-    return _evaluated(request.param)
+def edge(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> Edge:
+    return Edge(request.param, evaluated(request.param), resolved(request.param))
 
 
 @pytest.fixture(scope="module", params=[env for env in ENVIRONMENTS if env != "dev"])
-def waf_edge(request: pytest.FixtureRequest) -> Edge:
+def waf_edge(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> Edge:
     """Environments whose preset enables the WAF (dev's absence is asserted by test_waf_only_where_enabled)."""
-    return _evaluated(request.param)
+    return Edge(request.param, evaluated(request.param), resolved(request.param))
 
 
 @pytest.fixture(scope="module")
 def dns_validated() -> Edge:
     config = {**default_config("staging"), "scalepayments:domainName": "pay.example.com", "scalepayments:hostedZoneId": "Z123"}
     config.pop("scalepayments:certificateArn")
-    return Edge("staging", config)
+    return Edge.with_config("staging", config)
 
 
 def _policy(registration: Registration, key: str = "policy") -> dict[str, Any]:
@@ -463,7 +465,7 @@ def test_waf_associated_with_the_alb(waf_edge: Edge) -> None:
 
 
 def test_waf_can_be_disabled_by_config_in_staging() -> None:
-    edge = Edge("staging", {**default_config("staging"), "scalepayments:wafEnabled": "false"})
+    edge = Edge.with_config("staging", {**default_config("staging"), "scalepayments:wafEnabled": "false"})
     present = {t: len(edge.all(t)) for t in _waf_types()}
     assert not any(present.values()), f"staging with wafEnabled=false: {present}"
     assert edge.outputs["wafWebAclArn"] == ""
@@ -472,7 +474,7 @@ def test_waf_can_be_disabled_by_config_in_staging() -> None:
 
 def test_suffix_reaches_every_edge_name_within_limits() -> None:
     config = {**default_config("dev"), "scalepayments:environmentSuffix": "pr123", "scalepayments:wafEnabled": "true"}
-    edge = Edge("dev", config)
+    edge = Edge.with_config("dev", config)
     assert edge.one(ALB).inputs["name"] == "scalepay-alb-dev-pr123"
     for tg in edge.all(TARGET_GROUP):
         name = tg.inputs["name"]

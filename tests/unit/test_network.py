@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,8 @@ import pytest
 
 from lib.cidr import plan_subnets
 from lib.components.network import FLOW_LOG_ACTIONS, first_zones, flow_logs_role_policy, flow_logs_trust_policy
-from lib.config import EnvironmentConfig, build
-from tools.evaluate import ACCOUNT_ID, Evaluation, Registration, default_config, evaluate
+from lib.config import EnvironmentConfig
+from tools.evaluate import ACCOUNT_ID, Evaluation, Registration
 
 NETWORK = "scalepayments:network:Network"
 TIERS = ("public", "private", "database")
@@ -23,7 +24,7 @@ INTERFACE_SERVICES = {"ecr.api", "ecr.dkr", "logs", "secretsmanager"}
 
 @dataclass(frozen=True)
 class Expected:
-    """What the environment table (DESIGN.md section 4) asks of the network."""
+    """What the README environment table asks of the network."""
 
     cidr: str
     azs: int
@@ -66,16 +67,12 @@ class Stack:
         raise KeyError(f"{self.env}: no resource with ARN {arn!r}")
 
 
-def _resolved_config(env: str) -> EnvironmentConfig:
-    raw = default_config(env)
-    settings = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("scalepayments:")}
-    return build(env, settings, raw.get("aws:region"))
-
-
 @pytest.fixture(scope="module", params=list(EXPECTED))
-def stack(request: pytest.FixtureRequest) -> Stack:
+def stack(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> Stack:
     env = str(request.param)
-    return Stack(env, evaluate(env, default_config(env)), _resolved_config(env), EXPECTED[env])
+    return Stack(env, evaluated(env), resolved(env), EXPECTED[env])
 
 
 def _tagged(registrations: list[Registration], tier: str) -> list[Registration]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from lib.components.observability import (
     redis_metric_queries,
     redis_nodes,
 )
-from lib.config import PRESETS, Environment, EnvironmentConfig
+from lib.config import EnvironmentConfig
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -21,9 +22,11 @@ COMPONENT_TOKEN = "scalepayments:observability:Observability"
 
 
 @pytest.fixture(scope="module", params=["dev", "staging", "prod"])
-def run(request: pytest.FixtureRequest) -> tuple[EnvironmentConfig, Evaluation]:
+def run(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> tuple[EnvironmentConfig, Evaluation]:
     env = request.param
-    return PRESETS[Environment(env)], evaluate(env, default_config(env))
+    return resolved(env), evaluated(env)
 
 
 def _ours(evaluation: Evaluation, type_: str) -> list[Registration]:

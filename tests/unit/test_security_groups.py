@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from lib.config import EnvironmentConfig, build
-from tools.evaluate import Evaluation, Registration, default_config, evaluate
+from lib.config import EnvironmentConfig
+from tools.evaluate import Evaluation, Registration
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 SECURITY = "scalepayments:security:SecurityGroups"
@@ -42,21 +43,17 @@ class Stack:
         return [r for r in self.evaluation.of_type(type_) if r.component == SECURITY]
 
 
-def _resolved_config(env: str) -> EnvironmentConfig:
-    raw = default_config(env)
-    settings = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("scalepayments:")}
-    return build(env, settings, raw.get("aws:region"))
-
-
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
-def stack(request: pytest.FixtureRequest) -> Stack:
+def stack(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> Stack:
     env = str(request.param)
-    evaluation = evaluate(env, default_config(env))
+    evaluation = evaluated(env)
     groups = {}
     for sg in evaluation.of_type("aws:ec2/securityGroup:SecurityGroup"):
         if sg.component == SECURITY:
             groups[sg.inputs["name"].removeprefix("scalepay-").removesuffix(f"-sg-{env}")] = sg
-    return Stack(env, evaluation, _resolved_config(env), groups)
+    return Stack(env, evaluation, resolved(env), groups)
 
 
 def _as_rule(stack: Stack, rule: Registration, direction: str) -> Rule:

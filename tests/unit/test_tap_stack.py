@@ -11,6 +11,7 @@ import importlib
 import inspect
 import ipaddress
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -24,13 +25,13 @@ STANDARD_TAGS = ("Project", "Environment", "Component", "ManagedBy", "CostCenter
 
 
 @pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest) -> Evaluation:
-    return evaluate(request.param, default_config(request.param))
+def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
+    return evaluated(request.param)
 
 
 @pytest.fixture(scope="module")
-def stacks() -> dict[str, Evaluation]:
-    return {env: evaluate(env, default_config(env)) for env in ENVS}
+def stacks(evaluated: Callable[[str], Evaluation]) -> dict[str, Evaluation]:
+    return {env: evaluated(env) for env in ENVS}
 
 
 def preset(env: str) -> cfg.EnvironmentConfig:
@@ -149,7 +150,7 @@ def test_environment_setting_overrides_stack_name() -> None:
 
 
 def test_preset_table_matches_design() -> None:
-    """DESIGN.md section 4, row by row."""
+    """The README environment table, row by row."""
     expected = {
         "dev": ("10.0.0.0/16", 2, True, (1, 2), 1, 1, False, False),
         "staging": ("10.1.0.0/16", 2, False, (2, 4), 2, 7, True, True),
@@ -544,7 +545,7 @@ def test_security_services_only_in_staging_and_prod(stacks: dict[str, Evaluation
 
 
 def test_components_parent_their_resources(stack: Evaluation) -> None:
-    """Every cloud resource sits under a component (the DESIGN.md component contract)."""
+    """Every cloud resource sits under a component (the component contract: one ComponentResource per concern)."""
     for r in stack.custom():
         assert r.component.startswith("scalepayments:"), f"{r.type} {r.name} parent {r.component!r}"
 

@@ -1,0 +1,45 @@
+"""Shared fixtures of the unit tests: each environment is evaluated once per test session.
+
+The program runs under Pulumi's mock runtime (:func:`tools.evaluate.evaluate`) with the config that
+lets each environment evaluate offline (:func:`tools.evaluate.default_config`). Every module that needs
+an environment's resource graph or its resolved configuration takes it from here instead of running
+the program again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import pytest
+
+from lib.config import EnvironmentConfig, build
+from tools.evaluate import Evaluation, default_config, evaluate
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@cache
+def evaluated_stack(env: str) -> Evaluation:
+    """The program's registrations and outputs for ``env`` (one evaluation per session; do not mutate)."""
+    return evaluate(env, default_config(env))
+
+
+@cache
+def resolved_config(env: str) -> EnvironmentConfig:
+    """The validated configuration the program resolves for ``env`` with the default offline config."""
+    raw = default_config(env)
+    settings = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("scalepayments:")}
+    return build(env, settings, raw.get("aws:region"))
+
+
+@pytest.fixture(scope="session")
+def evaluated() -> Callable[[str], Evaluation]:
+    """``evaluated(env)``: the shared evaluation of an environment."""
+    return evaluated_stack
+
+
+@pytest.fixture(scope="session")
+def resolved() -> Callable[[str], EnvironmentConfig]:
+    """``resolved(env)``: the shared resolved configuration of an environment."""
+    return resolved_config
