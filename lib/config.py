@@ -24,6 +24,7 @@ from typing import Any
 
 from lib.cidr import CidrPlanError, plan_subnets
 from lib.naming import NameKind, Namer, NameTooLongError
+from lib.service_access import data_access
 from lib.settings import (
     DeclaredSetting,
     Matches,
@@ -115,6 +116,18 @@ _SUFFIX = re.compile(r"^[a-z0-9]{1,8}$")
 _ARN_ACM = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+"
 _IMAGE = r"[a-zA-Z0-9][a-zA-Z0-9._/:@-]*"
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+_SUBSCRIBER_ARN = (
+    r"arn:aws[a-z-]*:(sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+|lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?)"
+)
+#: A private Amazon ECR image: ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>|@<digest>]``.
+_ECR_PRIVATE_IMAGE = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9._/-]+([:@][A-Za-z0-9_.:-]+)?"
+
+#: AWS WAF inspects at most this much of an ALB request body (the limit is fixed for ALBs).
+WAF_ALB_BODY_INSPECTION_BYTES = 8192
+
+#: ``dedicated``: one AWS account per environment (the recommended PCI DSS layout); ``shared``: several
+#: stacks (staging and prod, or ephemeral copies) in one account, exactly one of which owns the singletons.
+ACCOUNT_MODELS: tuple[str, ...] = ("dedicated", "shared")
 
 
 def _valid_master_username(user: str) -> bool:
@@ -153,12 +166,29 @@ class ServiceSettings:
     name: str
     short_name: str
     description: str
-    image: str = setting("Image", "container image", Matches(_IMAGE, "a container image reference such as repo/name:tag"))
+    image: str | None = setting(
+        "Image",
+        "container image; unset: the stack's own ECR repository at imageTag",
+        Matches(_IMAGE, "a container image reference such as repo/name:tag"),
+    )
     port: int = setting("Port", "container port", Range(1024, 65535, " (containers run unprivileged)"))
     cpu: int = setting("Cpu", "Fargate CPU units", OneOf(tuple(FARGATE_MEMORY)))
     memory: int = setting("Memory", "Fargate memory (MiB); must be a size Fargate offers for the CPU")
+    max_request_body_bytes: int = setting(
+        "MaxRequestBodyBytes",
+        "largest request body the WAF and the service accept on the service's path",
+        Range(0, WAF_ALB_BODY_INSPECTION_BYTES, " bytes (WAF inspects at most 8 KB of an ALB request body)"),
+    )
     path_pattern: str
     health_check_path: str
+    #: Paths the container writes while its root filesystem is read-only (each gets a task volume; the
+    #: image declares them with VOLUME so Fargate copies their ownership into the volume).
+    writable_paths: tuple[str, ...] = ("/tmp",)
+
+    @property
+    def path_prefix(self) -> str:
+        """``/payment/`` for the path pattern ``/payment/*``: what the WAF body-size rule matches on."""
+        return self.path_pattern.removesuffix("*")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +196,17 @@ class ComputeSettings:
     """ECS Fargate services and their autoscaling bounds."""
 
     services: tuple[ServiceSettings, ...]
+    image_tag: str = setting(
+        "imageTag",
+        "tag of the service images in the stack's ECR repositories (push them before `pulumi up`; see the README)",
+        Matches(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image tag: letters, digits, '_', '.', '-' (max 128)"),
+    )
+    allow_public_images: bool = setting(
+        "allowPublicImages", "dev only: allow <service>Image from a registry other than a private Amazon ECR one"
+    )
+    wait_for_steady_state: bool = setting(
+        "waitForSteadyState", "`pulumi up` waits until every service runs its tasks healthy (and fails if they do not start)"
+    )
     min_tasks: int = setting("minTasks", "minimum tasks per service", Range(1, None))
     max_tasks: int = setting("maxTasks", "maximum tasks per service (at least minTasks)", Range(None, 100))
     cpu_target_percent: int = setting("cpuTargetPercent", "autoscaling CPU target", Range(10, 95, " percent"))
@@ -190,10 +231,9 @@ class DatabaseSettings:
     instance_count: int = setting("dbInstanceCount", "Aurora instances (writer + readers)", Range(1, 15, " instances"))
     engine_version: str = setting(
         "dbEngineVersion",
-        "Aurora PostgreSQL engine version",
-        Matches(r"\d+\.\d+", "a major.minor Aurora PostgreSQL version such as 16.6"),
+        "Aurora PostgreSQL engine version, pinned: automatic minor upgrades are off (see the README's version policy)",
+        Matches(r"\d+\.\d+", "a major.minor Aurora PostgreSQL version such as 16.13"),
     )
-    parameter_group_family: str
     database_name: str
     master_username: str = setting(
         "dbMasterUsername",
@@ -215,6 +255,11 @@ class DatabaseSettings:
     final_snapshot: bool = setting("dbFinalSnapshot", "take a final snapshot when the cluster is deleted")
     port: int = 5432
 
+    @property
+    def parameter_group_family(self) -> str:
+        """``aurora-postgresql16`` for 16.x: derived from the version, so the two cannot disagree."""
+        return f"aurora-postgresql{self.engine_version.split('.')[0]}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class CacheSettings:
@@ -231,9 +276,20 @@ class CacheSettings:
     automatic_failover: bool = setting("cacheAutomaticFailover", "Redis automatic failover (needs 2+ nodes)")
     multi_az: bool = setting("cacheMultiAz", "Redis Multi-AZ (needs automatic failover)")
     snapshot_retention_days: int = setting("cacheSnapshotRetentionDays", "Redis snapshot retention", Range(0, 35, " days"))
-    engine_version: str
-    parameter_group_family: str
+    engine_version: str = setting(
+        "cacheEngineVersion",
+        "Redis engine version, pinned: automatic minor upgrades are off; 7.0 or later (IAM authentication)",
+        Satisfies(
+            lambda value: re.fullmatch(r"\d+\.\d+", str(value)) is not None and int(str(value).split(".")[0]) >= 7,
+            "a major.minor Redis version of 7.0 or later (IAM authentication needs Redis 7)",
+        ),
+    )
     port: int = 6379
+
+    @property
+    def parameter_group_family(self) -> str:
+        """``redis7`` for 7.x: derived from the version, so the two cannot disagree."""
+        return f"redis{self.engine_version.split('.')[0]}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,6 +321,21 @@ class ObservabilitySettings:
 
     log_retention_days: int = setting("logRetentionDays", "CloudWatch Logs retention in days", OneOf(LOG_RETENTION_DAYS))
     alarm_email: str | None = setting("alarmEmail", "e-mail address subscribed to alarms", Matches(_EMAIL, "an e-mail address"))
+    alarm_https_endpoint: str | None = setting(
+        "alarmHttpsEndpoint",
+        "HTTPS endpoint subscribed to alarms (a paging service or chat webhook)",
+        Matches(r"https://[^\s/$.?#][^\s]*", "an https:// URL"),
+    )
+    alarm_subscriber_arns: tuple[str, ...] = setting(
+        "alarmSubscriberArns",
+        "comma-separated ARNs of SQS queues or Lambda functions subscribed to alarms",
+        Satisfies(
+            lambda arns: all(re.fullmatch(_SUBSCRIBER_ARN, arn) for arn in arns),
+            "ARNs of SQS queues (arn:aws:sqs:...) or Lambda functions (arn:aws:lambda:...:function:...)",
+        ),
+    )
+    #: Staging and prod refuse to deploy with nobody to page; dev may (the deploy summary says so).
+    require_alarm_subscriber: bool
     cpu_alarm_percent: int
     memory_alarm_percent: int
     response_time_alarm_seconds: float
@@ -283,9 +354,17 @@ class AccountSecuritySettings:
     """GuardDuty, AWS Config and CloudTrail (one per account and region)."""
 
     enabled: bool = setting("accountSecurityEnabled", "GuardDuty, AWS Config and CloudTrail")
-    manage_account_singletons: bool = setting(
-        "manageAccountSingletons", "create GuardDuty/Config/CloudTrail (false: rely on the account's)"
+    account_model: str = setting(
+        "accountModel",
+        "dedicated: this environment has the AWS account to itself; shared: several stacks share the account",
+        OneOf(ACCOUNT_MODELS),
     )
+    manage_account_singletons: bool = setting(
+        "manageAccountSingletons",
+        "this stack owns the account's GuardDuty detector, Config recorder, trail and RDSOSMetrics log group "
+        "(false: they exist already); set explicitly in every stack of a shared account, true in exactly one",
+    )
+    cloudtrail_insights: bool = setting("cloudTrailInsights", "CloudTrail Insights (API call and error rate anomalies)")
     existing_config_recorder_name: str
 
 
@@ -356,29 +435,43 @@ STACK_SETTINGS: tuple[Setting, ...] = (
 
 # --- the preset table ----------------------------------------------------------------------------
 
-DEFAULT_IMAGE = "nginxinc/nginx-unprivileged:1.27-alpine"
+#: Engine versions, pinned with automatic minor upgrades off (see the README's version policy): AWS never
+#: moves them under the stack, so `pulumi up` never tries to "downgrade" a cluster AWS upgraded.
+#: 16.13 is an Aurora PostgreSQL 16 minor AWS offers (check: aws rds describe-db-engine-versions
+#: --engine aurora-postgresql --engine-version 16.13); raise it by changing this line or dbEngineVersion.
+AURORA_ENGINE_VERSION = "16.13"
+REDIS_ENGINE_VERSION = "7.1"
+
+#: The release of the reference services (services/) the presets run; CI pushes each image with this tag.
+IMAGE_TAG = "1.0.0"
 
 
 def _services(cpu: int, memory: int) -> tuple[ServiceSettings, ...]:
-    """The three services with one Fargate size; images default to a server that answers on /."""
+    """The three services with one Fargate size, each running its image from the stack's ECR repository.
 
-    def service(name: str, short_name: str, description: str) -> ServiceSettings:
+    Request body limits per public path (enforced by the WAF where there is one, and by the service):
+    ``/api/*`` takes payment requests (a few hundred bytes of JSON) up to the 8 KB the WAF can inspect;
+    ``/payment/*`` and ``/notification/*`` expose only their health check in public, so 1 KB is ample.
+    """
+
+    def service(name: str, short_name: str, description: str, max_body: int) -> ServiceSettings:
         return ServiceSettings(
             name=name,
             short_name=short_name,
             description=description,
-            image=DEFAULT_IMAGE,
+            image=None,
             port=8080,
             cpu=cpu,
             memory=memory,
+            max_request_body_bytes=max_body,
             path_pattern=f"/{name}/*",
-            health_check_path="/",
+            health_check_path=f"/{name}/health",
         )
 
     return (
-        service("api", "api", "public REST API"),
-        service("payment", "pay", "core payment processing"),
-        service("notification", "notif", "event-driven notifications"),
+        service("api", "api", "public REST API", WAF_ALB_BODY_INSPECTION_BYTES),
+        service("payment", "pay", "core payment processing", 1024),
+        service("notification", "notif", "event-driven notifications", 1024),
     )
 
 
@@ -393,6 +486,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         keys=KeySettings(deletion_window_days=7),
         compute=ComputeSettings(
             services=_services(256, 512),
+            image_tag=IMAGE_TAG,
+            allow_public_images=True,
+            wait_for_steady_state=True,
             min_tasks=1,
             max_tasks=2,
             cpu_target_percent=70,
@@ -404,8 +500,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         database=DatabaseSettings(
             instance_class="db.t4g.medium",
             instance_count=1,
-            engine_version="16.6",
-            parameter_group_family="aurora-postgresql16",
+            engine_version=AURORA_ENGINE_VERSION,
             database_name="payments",
             master_username="scalepay_admin",
             backup_retention_days=1,
@@ -422,8 +517,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=False,
             multi_az=False,
             snapshot_retention_days=1,
-            engine_version="7.1",
-            parameter_group_family="redis7",
+            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
             certificate_arn=None,
@@ -438,6 +532,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         observability=ObservabilitySettings(
             log_retention_days=7,
             alarm_email=None,
+            alarm_https_endpoint=None,
+            alarm_subscriber_arns=(),
+            require_alarm_subscriber=False,
             cpu_alarm_percent=85,
             memory_alarm_percent=85,
             response_time_alarm_seconds=2.0,
@@ -451,7 +548,11 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_evictions_alarm=100,
         ),
         account_security=AccountSecuritySettings(
-            enabled=False, manage_account_singletons=True, existing_config_recorder_name="default"
+            enabled=False,
+            account_model="dedicated",
+            manage_account_singletons=True,
+            cloudtrail_insights=False,
+            existing_config_recorder_name="default",
         ),
         protection=ProtectionSettings(protect=False, retain_on_delete=False),
     ),
@@ -465,6 +566,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         keys=KeySettings(deletion_window_days=14),
         compute=ComputeSettings(
             services=_services(512, 1024),
+            image_tag=IMAGE_TAG,
+            allow_public_images=False,
+            wait_for_steady_state=True,
             min_tasks=2,
             max_tasks=4,
             cpu_target_percent=65,
@@ -476,8 +580,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         database=DatabaseSettings(
             instance_class="db.r6g.large",
             instance_count=2,
-            engine_version="16.6",
-            parameter_group_family="aurora-postgresql16",
+            engine_version=AURORA_ENGINE_VERSION,
             database_name="payments",
             master_username="scalepay_admin",
             backup_retention_days=7,
@@ -494,8 +597,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=True,
             multi_az=True,
             snapshot_retention_days=5,
-            engine_version="7.1",
-            parameter_group_family="redis7",
+            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
             certificate_arn=None,
@@ -510,6 +612,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         observability=ObservabilitySettings(
             log_retention_days=90,
             alarm_email=None,
+            alarm_https_endpoint=None,
+            alarm_subscriber_arns=(),
+            require_alarm_subscriber=True,
             cpu_alarm_percent=80,
             memory_alarm_percent=80,
             response_time_alarm_seconds=1.5,
@@ -523,7 +628,11 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_evictions_alarm=50,
         ),
         account_security=AccountSecuritySettings(
-            enabled=True, manage_account_singletons=True, existing_config_recorder_name="default"
+            enabled=True,
+            account_model="dedicated",
+            manage_account_singletons=True,
+            cloudtrail_insights=False,
+            existing_config_recorder_name="default",
         ),
         protection=ProtectionSettings(protect=False, retain_on_delete=False),
     ),
@@ -537,6 +646,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         keys=KeySettings(deletion_window_days=30),
         compute=ComputeSettings(
             services=_services(1024, 2048),
+            image_tag=IMAGE_TAG,
+            allow_public_images=False,
+            wait_for_steady_state=True,
             min_tasks=3,
             max_tasks=10,
             cpu_target_percent=60,
@@ -548,8 +660,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         database=DatabaseSettings(
             instance_class="db.r5.xlarge",
             instance_count=3,
-            engine_version="16.6",
-            parameter_group_family="aurora-postgresql16",
+            engine_version=AURORA_ENGINE_VERSION,
             database_name="payments",
             master_username="scalepay_admin",
             backup_retention_days=30,
@@ -566,8 +677,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=True,
             multi_az=True,
             snapshot_retention_days=14,
-            engine_version="7.1",
-            parameter_group_family="redis7",
+            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
             certificate_arn=None,
@@ -582,6 +692,9 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
         observability=ObservabilitySettings(
             log_retention_days=365,
             alarm_email=None,
+            alarm_https_endpoint=None,
+            alarm_subscriber_arns=(),
+            require_alarm_subscriber=True,
             cpu_alarm_percent=75,
             memory_alarm_percent=75,
             response_time_alarm_seconds=1.0,
@@ -595,7 +708,11 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_evictions_alarm=10,
         ),
         account_security=AccountSecuritySettings(
-            enabled=True, manage_account_singletons=True, existing_config_recorder_name="default"
+            enabled=True,
+            account_model="dedicated",
+            manage_account_singletons=True,
+            cloudtrail_insights=True,
+            existing_config_recorder_name="default",
         ),
         protection=ProtectionSettings(protect=True, retain_on_delete=True),
     ),
@@ -685,8 +802,10 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     _check_rules(cfg)
     _validate_network(cfg.network)
     _validate_compute(cfg.compute)
+    _validate_images(cfg)
     _validate_cache(cfg.cache)
     _validate_edge(cfg)
+    _validate_alarm_subscribers(cfg)
     _validate_names(cfg)
     return cfg
 
@@ -719,6 +838,35 @@ def _validate_compute(compute: ComputeSettings) -> None:
                 service.memory,
                 f"for {service.cpu} CPU units Fargate offers {allowed[0]}-{allowed[-1]} MiB: {', '.join(map(str, allowed))}",
             )
+
+
+def _validate_images(cfg: EnvironmentConfig) -> None:
+    """No image is pulled anonymously from a public registry outside dev (Docker Hub rate-limits such pulls)."""
+    compute = cfg.compute
+    if compute.allow_public_images and cfg.environment is not Environment.DEV:
+        raise _fail("allowPublicImages", True, f"false outside dev ({cfg.env} pulls images from private Amazon ECR only)")
+    if compute.allow_public_images:
+        return
+    for service in compute.services:
+        if service.image is not None and re.fullmatch(_ECR_PRIVATE_IMAGE, service.image) is None:
+            raise _fail(
+                f"{service.name}Image",
+                service.image,
+                "an image in a private Amazon ECR registry (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>), "
+                f"or unset for the stack's own repository; {cfg.env} pulls nothing anonymously from a public registry",
+            )
+
+
+def _validate_alarm_subscribers(cfg: EnvironmentConfig) -> None:
+    """Staging and prod refuse to deploy when no one would hear an alarm."""
+    obs = cfg.observability
+    if obs.require_alarm_subscriber and not (obs.alarm_email or obs.alarm_https_endpoint or obs.alarm_subscriber_arns):
+        raise _fail(
+            "alarmEmail",
+            None,
+            "at least one alarm subscriber: alarmEmail, alarmHttpsEndpoint or alarmSubscriberArns "
+            f"({cfg.env} refuses to deploy alarms that page nobody)",
+        )
 
 
 def _validate_cache(cache: CacheSettings) -> None:
@@ -756,6 +904,9 @@ def _validate_names(cfg: EnvironmentConfig) -> None:
         ("redis", NameKind.ELASTICACHE_REPLICATION_GROUP),
         ("aurora", NameKind.RDS_IDENTIFIER),
         ("ecs-execution", NameKind.IAM_ROLE),
+        ("migrate-execution", NameKind.IAM_ROLE),
+        ("default-redis", NameKind.ELASTICACHE_USER),
+        ("redis-users", NameKind.ELASTICACHE_USER),
         ("rds-monitoring", NameKind.IAM_ROLE),
         ("flow-logs", NameKind.IAM_ROLE),
         ("config-recorder", NameKind.IAM_ROLE),
@@ -764,6 +915,8 @@ def _validate_names(cfg: EnvironmentConfig) -> None:
     for service in cfg.compute.services:
         bounded.append((f"{service.short_name}-tg", NameKind.TARGET_GROUP))
         bounded.append((f"{service.name}-task", NameKind.IAM_ROLE))
+        if data_access(service.name).cache_access is not None:
+            bounded.append((f"{service.name}-redis", NameKind.ELASTICACHE_USER))
     try:
         for component, kind in bounded:
             namer.name(component, kind)
@@ -782,6 +935,23 @@ def unknown_key_error(key: str) -> ConfigError:
     hint = f"did you mean {' or '.join(nearest)}?" if nearest else "no setting has a similar name"
     return ConfigError(
         f"{CONFIG_NAMESPACE}:{key}: unknown setting; {hint} (every setting is listed in Pulumi.yaml and the README)"
+    )
+
+
+def _ephemeral_copy(base: EnvironmentConfig) -> EnvironmentConfig:
+    """Defaults of an ``environmentSuffix`` copy: destroyable and recreatable at once, in its original's account.
+
+    A copy (a per-pull-request stack, say) shares the account of the environment it copies, so it does not
+    own the account singletons, and it must tear down cleanly: no protection, no deletion protection, no
+    final snapshot (a second teardown would collide with the first one's snapshot name). Explicit config
+    still wins: these are the preset values the overrides start from.
+    """
+    return replace(
+        base,
+        protection=replace(base.protection, protect=False, retain_on_delete=False),
+        database=replace(base.database, deletion_protection=False, final_snapshot=False),
+        edge=replace(base.edge, alb_deletion_protection=False),
+        account_security=replace(base.account_security, manage_account_singletons=False),
     )
 
 
@@ -804,6 +974,15 @@ def build(stack: str, raw: Mapping[str, str], region: str | None = None) -> Envi
     if suffix is not None and not _SUFFIX.match(suffix):
         raise _fail("environmentSuffix", suffix, "1 to 8 lowercase letters or digits (e.g. pr123)")
     base = replace(PRESETS[environment], suffix=suffix)
+    if suffix is not None:
+        base = _ephemeral_copy(base)
+    if raw.get("accountModel") == "shared" and "manageAccountSingletons" not in raw:
+        raise _fail(
+            "manageAccountSingletons",
+            None,
+            "true or false, set explicitly when accountModel is shared: true in exactly one stack of the account "
+            "(it owns GuardDuty, AWS Config, CloudTrail and the RDSOSMetrics log group), false in the others",
+        )
     if region is not None:
         if not _REGION.match(region):
             raise ConfigError(f"aws:region: invalid value {region!r}; allowed: an AWS region name such as us-east-1")

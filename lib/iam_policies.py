@@ -91,40 +91,44 @@ def task_execution_role_policy(
     region: str,
     repository_arns: Sequence[str],
     log_group_arns: Sequence[str],
-    secret_arns: Sequence[str],
-    secrets_key_arn: str,
+    secret_arns: Sequence[str] = (),
+    secrets_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """Inline policy of the ECS task execution role (the ECS agent, not the application).
+    """Inline policy of an ECS task execution role (the ECS agent, not the application).
 
-    It pulls images from exactly the stack's repositories, writes to exactly the services' log
-    groups, and reads exactly the secrets injected into containers, decrypting them with the data
-    key only when Secrets Manager asks (``kms:ViaService``).
+    It pulls images from exactly the given repositories and writes to exactly the given log groups.
+    Only a task that is injected secrets (the migrate task: the Aurora master secret) gets
+    ``secretsmanager:GetSecretValue`` on exactly those secrets, decrypting them with the data key only
+    when Secrets Manager asks (``kms:ViaService``); the services' execution role reads no secret at all.
     """
     if not region:
         raise ValueError("region is required for the kms:ViaService condition")
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                # GetAuthorizationToken has no resource-level permissions: "*" is the only valid
-                # resource. The token alone grants nothing; pulls are limited by EcrPull below.
-                "Sid": "EcrAuthorizationToken",
-                "Effect": "Allow",
-                "Action": ["ecr:GetAuthorizationToken"],
-                "Resource": "*",
-            },
-            {
-                "Sid": "EcrPull",
-                "Effect": "Allow",
-                "Action": list(ECR_PULL_ACTIONS),
-                "Resource": _require(repository_arns, "repository_arns"),
-            },
-            {
-                "Sid": "WriteServiceLogs",
-                "Effect": "Allow",
-                "Action": list(LOG_WRITE_ACTIONS),
-                "Resource": log_stream_arns(_require(log_group_arns, "log_group_arns")),
-            },
+    statements: list[dict[str, Any]] = [
+        {
+            # GetAuthorizationToken has no resource-level permissions: "*" is the only valid
+            # resource. The token alone grants nothing; pulls are limited by EcrPull below.
+            "Sid": "EcrAuthorizationToken",
+            "Effect": "Allow",
+            "Action": ["ecr:GetAuthorizationToken"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "EcrPull",
+            "Effect": "Allow",
+            "Action": list(ECR_PULL_ACTIONS),
+            "Resource": _require(repository_arns, "repository_arns"),
+        },
+        {
+            "Sid": "WriteTaskLogs",
+            "Effect": "Allow",
+            "Action": list(LOG_WRITE_ACTIONS),
+            "Resource": log_stream_arns(_require(log_group_arns, "log_group_arns")),
+        },
+    ]
+    if secret_arns:
+        if not secrets_key_arn:
+            raise ValueError("secrets_key_arn is required when the task is injected secrets")
+        statements += [
             {
                 "Sid": "ReadInjectedSecrets",
                 "Effect": "Allow",
@@ -138,8 +142,8 @@ def task_execution_role_policy(
                 "Resource": _require([secrets_key_arn], "secrets_key_arn"),
                 "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             },
-        ],
-    }
+        ]
+    return {"Version": POLICY_VERSION, "Statement": statements}
 
 
 def metric_namespace(service: str) -> str:
@@ -147,28 +151,58 @@ def metric_namespace(service: str) -> str:
     return f"{METRIC_NAMESPACE_PREFIX}/{service}"
 
 
-def service_task_role_policy(service: str) -> dict[str, Any]:
+def rds_db_user_arn(region: str, account_id: str, cluster_resource_id: str, db_user: str, partition: str = "aws") -> str:
+    """The ARN ``rds-db:connect`` names: one database user of one cluster (its resource id, not its name)."""
+    return f"arn:{partition}:rds-db:{region}:{account_id}:dbuser:{cluster_resource_id}/{db_user}"
+
+
+def elasticache_user_arn(region: str, account_id: str, user_id: str, partition: str = "aws") -> str:
+    """The ARN of an ElastiCache user (``elasticache:Connect`` names it together with the replication group)."""
+    return f"arn:{partition}:elasticache:{region}:{account_id}:user:{user_id}"
+
+
+def service_task_role_policy(
+    service: str, *, db_user_arns: Sequence[str] = (), cache_resource_arns: Sequence[str] = ()
+) -> dict[str, Any]:
     """Inline policy of one service's task role (what the application code may call).
 
-    Today the services only publish custom metrics, and only into their own namespace: one
-    service cannot forge another's business metrics. Data-store credentials do not come through
-    this role; they are injected by the execution role as container secrets.
+    A service publishes custom metrics into its own namespace only (one service cannot forge
+    another's business metrics), connects to PostgreSQL as its own database user only
+    (``rds-db:connect`` on that user's ARN: IAM database authentication, no password anywhere), and
+    to Redis as its own ElastiCache user only (``elasticache:Connect`` on the replication group and
+    that user).
     """
     if not service:
         raise ValueError("service name is required")
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
+    statements: list[dict[str, Any]] = [
+        {
+            # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+            "Sid": "PublishOwnMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+        }
+    ]
+    if db_user_arns:
+        statements.append(
             {
-                # PutMetricData has no resource-level permissions; the namespace condition scopes it.
-                "Sid": "PublishOwnMetrics",
+                "Sid": "ConnectAsOwnDatabaseUser",
                 "Effect": "Allow",
-                "Action": ["cloudwatch:PutMetricData"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+                "Action": ["rds-db:connect"],
+                "Resource": _require(db_user_arns, "db_user_arns"),
             }
-        ],
-    }
+        )
+    if cache_resource_arns:
+        statements.append(
+            {
+                "Sid": "ConnectToRedisAsOwnUser",
+                "Effect": "Allow",
+                "Action": ["elasticache:Connect"],
+                "Resource": _require(cache_resource_arns, "cache_resource_arns"),
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
 
 
 def _as_list(value: object) -> list[str]:

@@ -24,6 +24,7 @@ class NameKind(Enum):
     ALB = ("load balancer", 32)
     TARGET_GROUP = ("target group", 32)
     ELASTICACHE_REPLICATION_GROUP = ("ElastiCache replication group", 40)
+    ELASTICACHE_USER = ("ElastiCache user", 40)
     RDS_IDENTIFIER = ("RDS identifier", 63)
     IAM_ROLE = ("IAM role", 64)
     S3_BUCKET = ("S3 bucket", 63)
@@ -45,6 +46,11 @@ class NameTooLongError(ValueError):
 
 _LOWER_ALNUM_DASH = re.compile(r"^[a-z][a-z0-9-]*$")
 
+#: Kinds whose names must start with a letter and use only lowercase letters, digits and single hyphens.
+_LOWERCASE_KINDS = frozenset(
+    {NameKind.ELASTICACHE_REPLICATION_GROUP, NameKind.ELASTICACHE_USER, NameKind.S3_BUCKET, NameKind.RDS_IDENTIFIER}
+)
+
 
 @dataclass(frozen=True)
 class Namer:
@@ -64,7 +70,12 @@ class Namer:
         value = "-".join(parts)
         if len(value) > kind.limit:
             raise NameTooLongError(f"name '{value}' for {kind.label} is {len(value)} characters; AWS allows at most {kind.limit}")
-        if kind in (NameKind.ELASTICACHE_REPLICATION_GROUP, NameKind.S3_BUCKET, NameKind.RDS_IDENTIFIER):
+        if kind in (
+            NameKind.ELASTICACHE_REPLICATION_GROUP,
+            NameKind.ELASTICACHE_USER,
+            NameKind.S3_BUCKET,
+            NameKind.RDS_IDENTIFIER,
+        ):
             # These AWS names must start with a letter and use lowercase letters, digits, hyphens.
             if not _LOWER_ALNUM_DASH.match(value) or "--" in value or value.endswith("-"):
                 raise NameTooLongError(

@@ -245,3 +245,36 @@ def cloudtrail_bucket_policy(bucket: str, account_id: str, trail_arn: str, parti
             s3_deny_insecure_transport_statement(bucket, partition),
         ],
     }
+
+
+#: Service principal that writes S3 server access logs.
+S3_LOGGING_SERVICE = "logging.s3.amazonaws.com"
+
+
+def server_access_logs_bucket_policy(
+    bucket: str, account_id: str, source_bucket_arns: list[str], prefix: str, partition: str = "aws"
+) -> PolicyDocument:
+    """Bucket policy of the access-log bucket: S3's logging service writes the audit buckets' access logs, over TLS.
+
+    The grant names the source buckets (``aws:SourceArn``) and the account (``aws:SourceAccount``), as the
+    S3 documentation recommends ("Permissions for log delivery"): no other bucket can log into this one.
+    """
+    if not source_bucket_arns:
+        raise ValueError("at least one source bucket is required")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "S3ServerAccessLogsPolicy",
+                "Effect": "Allow",
+                "Principal": {"Service": S3_LOGGING_SERVICE},
+                "Action": "s3:PutObject",
+                "Resource": f"{s3_bucket_arn(bucket, partition)}/{prefix}*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            },
+            s3_deny_insecure_transport_statement(bucket, partition),
+        ],
+    }

@@ -25,6 +25,7 @@ from lib.components.network import Network, NetworkArgs
 from lib.components.observability import MonitoredResources, Observability, ObservabilityArgs
 from lib.components.security_groups import SecurityGroups, SecurityGroupsArgs
 from lib.config import EnvironmentConfig
+from lib.service_access import cache_clients
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +98,7 @@ class TapStack(pulumi.ComponentResource):
                 logs_key_arn=keys.logs_key_arn,
                 log_retention_days=cfg.observability.log_retention_days,
                 protection=protection,
+                owns_account_log_groups=cfg.account_security.manage_account_singletons,
             ),
             child,
         )
@@ -113,6 +115,7 @@ class TapStack(pulumi.ComponentResource):
                 logs_key_arn=keys.logs_key_arn,
                 log_retention_days=cfg.observability.log_retention_days,
                 protection=protection,
+                clients=cache_clients([s.name for s in cfg.compute.services]),
             ),
             child,
         )
@@ -128,6 +131,7 @@ class TapStack(pulumi.ComponentResource):
                 account_id=account_id,
                 logs_key_arn=keys.logs_key_arn,
                 log_retention_days=cfg.observability.log_retention_days,
+                protection=protection,
             ),
             child,
         )
@@ -139,25 +143,27 @@ class TapStack(pulumi.ComponentResource):
                 private_subnet_ids=network.private_subnet_ids,
                 security_group_id=security_groups.services_sg_id,
                 target_groups=edge.target_groups,
+                listener_rules=edge.listener_rules,
                 alb_arn_suffix=edge.alb_arn_suffix,
                 dependencies=ServiceDependencies(
                     database_endpoint=database.endpoint,
-                    database_reader_endpoint=database.reader_endpoint,
                     database_port=database.port,
                     database_name=cfg.database.database_name,
-                    database_secret_arn=database.master_secret_arn,
+                    database_cluster_resource_id=database.cluster_resource_id,
+                    database_master_secret_arn=database.master_secret_arn,
                     cache_endpoint=cache.primary_endpoint,
                     cache_port=cache.port,
-                    cache_secret_arn=cache.auth_secret_arn,
+                    cache_replication_group_id=cache.replication_group_id,
+                    cache_replication_group_arn=cache.replication_group_arn,
+                    cache_user_ids=cache.user_ids,
                 ),
                 data_key_arn=keys.data_key_arn,
                 logs_key_arn=keys.logs_key_arn,
                 log_retention_days=cfg.observability.log_retention_days,
                 account_id=account_id,
+                protection=protection,
             ),
-            # ECS refuses a service whose target group is not yet attached to a listener rule;
-            # the rule is not an input of the service, so Pulumi cannot infer this edge.
-            pulumi.ResourceOptions(parent=self, depends_on=[edge]),
+            child,
         )
         observability = Observability(
             "observability",
@@ -223,6 +229,10 @@ class TapStack(pulumi.ComponentResource):
             "ecsClusterArn": compute.cluster_arn,
             "serviceNames": compute.service_names,
             "taskDefinitionArns": compute.task_definition_arns,
+            "migrateTaskDefinitionArn": compute.migrate_task_definition_arn,
+            "serviceImages": compute.images,
+            "serviceConnectNamespace": compute.service_connect_namespace_name,
+            "serviceConnectNamespaceArn": compute.service_connect_namespace_arn,
             "serviceLogGroupNames": compute.log_group_names,
             "ecrRepositoryUrls": compute.repository_urls,
             "taskExecutionRoleArn": compute.execution_role_arn,
@@ -233,12 +243,16 @@ class TapStack(pulumi.ComponentResource):
             "auroraReaderEndpoint": database.reader_endpoint,
             "auroraPort": database.port,
             "auroraSecretArn": database.master_secret_arn,
+            "auroraClusterResourceId": database.cluster_resource_id,
+            "auroraDatabaseName": cfg.database.database_name,
             "auroraInstanceIdentifiers": database.instance_identifiers,
             "redisReplicationGroupId": cache.replication_group_id,
             "redisPrimaryEndpoint": cache.primary_endpoint,
             "redisReaderEndpoint": cache.reader_endpoint,
             "redisPort": cache.port,
-            "redisAuthSecretArn": cache.auth_secret_arn,
+            "redisUserIds": cache.user_ids,
+            "redisUserGroupId": cache.user_group_id,
+            "redisReplicationGroupArn": cache.replication_group_arn,
             "kmsDataKeyArn": keys.data_key_arn,
             "kmsLogsKeyArn": keys.logs_key_arn,
             "kmsAlarmsKeyArn": keys.alarms_key_arn,

@@ -156,7 +156,18 @@ class FakeAws(pulumi.runtime.Mocks):
                 ],
                 "clusterResourceId": "cluster-ABCDEFGHIJ",
             },
+            "aws:elasticache/user:User": {
+                "arn": f"arn:aws:elasticache:{self.region}:{self.account_id}:user:{args.inputs.get('userId')}"
+            },
+            "aws:elasticache/userGroup:UserGroup": {
+                "arn": f"arn:aws:elasticache:{self.region}:{self.account_id}:usergroup:{args.inputs.get('userGroupId')}"
+            },
+            "aws:servicediscovery/httpNamespace:HttpNamespace": {
+                "arn": f"arn:aws:servicediscovery:{self.region}:{self.account_id}:namespace/ns-{args.name}"
+            },
             "aws:elasticache/replicationGroup:ReplicationGroup": {
+                "arn": f"arn:aws:elasticache:{self.region}:{self.account_id}:replicationgroup:"
+                f"{args.inputs.get('replicationGroupId', args.name)}",
                 "primaryEndpointAddress": f"master.{args.name}.abc.use1.cache.amazonaws.com",
                 "readerEndpointAddress": f"replica.{args.name}.abc.use1.cache.amazonaws.com",
                 "memberClusters": [
@@ -204,8 +215,15 @@ class FakeAws(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{self.region}{s}" for s in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": self.region}, []
+            # Like the API, with an opted-in Local Zone that sorts before the regular zones, and filters applied.
+            zones = [(f"{self.region}-bos-1a", "use1-bos1-az1", "opted-in")] + [
+                (f"{self.region}{s}", f"use1-az{i}", "opt-in-not-required") for i, s in enumerate("abcdef", start=1)
+            ]
+            for flt in args.args.get("filters") or []:
+                if flt.get("name") == "opt-in-status":
+                    zones = [z for z in zones if z[2] in flt.get("values", [])]
+            zones.sort()
+            return {"names": [z[0] for z in zones], "zoneIds": [z[1] for z in zones], "id": self.region}, []
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"arn": "arn:aws:iam::127311923021:root", "id": "127311923021"}, []
         if args.token == "aws:guardduty/getDetector:getDetector":
@@ -247,10 +265,11 @@ def evaluate(
 
 
 def default_config(environment: str) -> dict[str, str]:
-    """Config that lets each environment evaluate offline (staging and prod need a certificate)."""
+    """Config that lets each environment evaluate offline (staging and prod need a certificate and an alarm subscriber)."""
     config = {"aws:region": "us-east-1"}
     if environment != "dev":
         config["scalepayments:certificateArn"] = (
             f"arn:aws:acm:us-east-1:{ACCOUNT_ID}:certificate/00000000-0000-0000-0000-{environment:0>12}"
         )
+        config["scalepayments:alarmSubscriberArns"] = f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:scalepay-oncall-{environment}"
     return config

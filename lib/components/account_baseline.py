@@ -8,6 +8,7 @@ account (an ephemeral ``-pr123`` copy, say) can be deployed next to the first.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.components.base import Component, Context, child_opts, guarded_opts
-from lib.components.buckets import private_bucket
+from lib.components.buckets import KMS_PER_OBJECT, KMS_WITH_BUCKET_KEY, S3_MANAGED, PrivateBucket, expire_after, private_bucket
 from lib.config import AccountSecuritySettings, ProtectionSettings
 from lib.iam_policies import log_stream_arn, service_assume_role_policy
 from lib.naming import NameKind
@@ -27,6 +28,7 @@ from lib.resource_policies import (
     cloudtrail_trail_arn,
     config_bucket_policy,
     s3_bucket_arn,
+    server_access_logs_bucket_policy,
 )
 
 COMPONENT = "account-security"
@@ -39,6 +41,27 @@ GUARDDUTY_FEATURES: tuple[str, ...] = ("RDS_LOGIN_EVENTS", "S3_DATA_EVENTS")
 
 #: The AWS managed policy Config's recorder role needs to read resource configurations.
 CONFIG_MANAGED_POLICY = "policy/service-role/AWS_ConfigRole"
+
+#: Audit logs stay in S3 Standard for the three months PCI DSS 10.5.1 wants "immediately available",
+#: then move to Glacier Instant Retrieval (still read in milliseconds) until they expire.
+AUDIT_ARCHIVE_AFTER_DAYS = 90
+
+#: CloudTrail Insights: anomalies in the rate of API calls and of API errors (a compromised credential
+#: enumerating, a runaway deploy).
+CLOUDTRAIL_INSIGHT_TYPES: tuple[str, ...] = ("ApiCallRateInsight", "ApiErrorRateInsight")
+
+#: Key prefix of each audit bucket's server access logs inside the access-log bucket.
+ACCESS_LOG_PREFIX = "s3-access/"
+
+
+def _bucket_name(ctx: Context, component: str, account_id: str) -> str:
+    return ctx.namer.bucket(component, account_id)
+
+
+def object_lock_mode(protect: bool) -> str:
+    """COMPLIANCE where the environment is protected (nobody, root included, can shorten or lift it);
+    GOVERNANCE elsewhere, so that an unprotected copy can still be torn down (with the bypass permission)."""
+    return "COMPLIANCE" if protect else "GOVERNANCE"
 
 
 @dataclass(frozen=True)
@@ -188,6 +211,7 @@ class AccountBaseline(Component):
 
         recorder: aws.cfg.Recorder | None = None
         if args.settings.manage_account_singletons:
+            self._access_logs = self._access_log_bucket()
             detector = self._guardduty()
             recorder = self._config_recorder()
             trail = self._cloudtrail()
@@ -238,11 +262,56 @@ class AccountBaseline(Component):
 
     # --- buckets ---------------------------------------------------------------------------------
 
-    def _audit_bucket(self, component: str) -> tuple[aws.s3.Bucket, list[pulumi.Resource]]:
-        """A private, versioned, SSE-KMS (audit key) bucket with ACLs disabled; returns it and its settings.
+    def _access_log_bucket(self) -> PrivateBucket:
+        """The bucket that receives the audit buckets' S3 server access logs (who read or wrote an audit log).
 
-        The settings resources are returned so the bucket policy can wait for them (S3 answers
-        concurrent configuration calls on one bucket with OperationAborted).
+        S3 server access logging only delivers to SSE-S3 buckets; the bucket is otherwise as private as
+        the audit buckets, keeps the logs as long as they do, and only S3's logging service may write to it.
+        """
+        args = self._args
+        ctx = args.context
+        logs = private_bucket(
+            self,
+            "audit-access-logs-bucket",
+            bucket_name=self._account_id.apply(lambda account: ctx.namer.bucket("audit-access", account)),
+            tags=ctx.tags(COMPONENT),
+            encryption=S3_MANAGED,
+            force_destroy=not args.protection.protect,
+            bucket_opts=guarded_opts(self, args.protection),
+        )
+        lifecycle = expire_after(
+            self,
+            "audit-access-logs",
+            logs.bucket,
+            days=args.log_retention_days,
+            archive_after_days=AUDIT_ARCHIVE_AFTER_DAYS,
+            depends_on=[logs.versioning],
+        )
+        # The audit buckets' names are known from the account id alone (they are created after this bucket).
+        sources = [
+            self._account_id.apply(functools.partial(_bucket_name, ctx, component)) for component in ("config", "cloudtrail")
+        ]
+        policy = aws.s3.BucketPolicy(
+            "audit-access-logs-policy",
+            bucket=logs.bucket.id,
+            policy=pulumi.Output.all(logs.bucket.bucket, self._account_id, self._partition, *sources).apply(
+                lambda v: json.dumps(
+                    server_access_logs_bucket_policy(
+                        v[0], v[1], [s3_bucket_arn(name, v[2]) for name in v[3:]], ACCESS_LOG_PREFIX, v[2]
+                    )
+                )
+            ),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[*logs.settings, lifecycle])),
+        )
+        return PrivateBucket(logs.bucket, logs.versioning, [*logs.settings, lifecycle, policy])
+
+    def _audit_bucket(self, component: str, encryption: str) -> tuple[aws.s3.Bucket, list[pulumi.Resource]]:
+        """A private, versioned, SSE-KMS (audit key), Object-Locked bucket with ACLs disabled.
+
+        Object Lock keeps every log object unchangeable for the environment's log retention (PCI DSS
+        10.3.2, 10.5.1); a lifecycle rule archives and then expires it when that retention ends; server
+        access logging records who touched it. The settings resources are returned so the bucket policy can
+        wait for them (S3 answers concurrent configuration calls on one bucket with OperationAborted).
         """
         args = self._args
         ctx = args.context
@@ -252,10 +321,39 @@ class AccountBaseline(Component):
             # Only the name string is computed in apply: the account id makes it globally unique.
             bucket_name=self._account_id.apply(lambda account: ctx.namer.bucket(component, account)),
             tags=ctx.tags(COMPONENT),
+            encryption=encryption,
             kms_key_arn=args.audit_key_arn,
+            # Unprotected (dev, ephemeral copies): destroyable with its objects; governance-mode locks allow it.
+            force_destroy=not args.protection.protect,
+            object_lock=True,
             bucket_opts=guarded_opts(self, args.protection),
         )
-        return audit.bucket, audit.settings
+        lock = aws.s3.BucketObjectLockConfiguration(
+            f"{component}-object-lock",
+            bucket=audit.bucket.id,
+            rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                    mode=object_lock_mode(args.protection.protect), days=args.log_retention_days
+                )
+            ),
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[audit.versioning])),
+        )
+        lifecycle = expire_after(
+            self,
+            component,
+            audit.bucket,
+            days=args.log_retention_days,
+            archive_after_days=AUDIT_ARCHIVE_AFTER_DAYS,
+            depends_on=[audit.versioning, lock],
+        )
+        access_logging = aws.s3.BucketLogging(
+            f"{component}-access-logging",
+            bucket=audit.bucket.id,
+            target_bucket=self._access_logs.bucket.bucket,
+            target_prefix=f"{ACCESS_LOG_PREFIX}{component}/",
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[*self._access_logs.settings, lifecycle])),
+        )
+        return audit.bucket, [*audit.settings, lock, lifecycle, access_logging]
 
     # --- AWS Config ------------------------------------------------------------------------------
 
@@ -278,7 +376,8 @@ class AccountBaseline(Component):
             policy_arn=self._partition.apply(lambda partition: f"arn:{partition}:iam::aws:{CONFIG_MANAGED_POLICY}"),
             opts=child_opts(self),
         )
-        bucket, settings = self._audit_bucket("config")
+        # Config delivers a few objects a day: the S3 Bucket Key saves KMS requests and needs no extra grant.
+        bucket, settings = self._audit_bucket("config", KMS_WITH_BUCKET_KEY)
         bucket_policy = aws.s3.BucketPolicy(
             "config-bucket-policy",
             bucket=bucket.id,
@@ -337,7 +436,11 @@ class AccountBaseline(Component):
             lambda v: cloudtrail_trail_arn(trail_name, v[0], region, v[1])
         )
 
-        bucket, settings = self._audit_bucket("cloudtrail")
+        # No S3 Bucket Key here: with one, CloudTrail would need kms:Decrypt on the audit key to create or
+        # update the trail ("Configure AWS KMS key policies for CloudTrail"). Without it the key policy
+        # grants CloudTrail only GenerateDataKey* and DescribeKey, and the KMS cost of CloudTrail's few
+        # objects per region every five minutes is negligible.
+        bucket, settings = self._audit_bucket("cloudtrail", KMS_PER_OBJECT)
         bucket_policy = aws.s3.BucketPolicy(
             "cloudtrail-bucket-policy",
             bucket=bucket.id,
@@ -379,6 +482,9 @@ class AccountBaseline(Component):
             include_global_service_events=True,
             enable_log_file_validation=True,
             enable_logging=True,
+            insight_selectors=[aws.cloudtrail.TrailInsightSelectorArgs(insight_type=t) for t in CLOUDTRAIL_INSIGHT_TYPES]
+            if args.settings.cloudtrail_insights
+            else None,
             kms_key_id=args.audit_key_arn,
             cloud_watch_logs_group_arn=log_group.arn.apply(log_stream_arn),
             cloud_watch_logs_role_arn=role.arn,

@@ -1,31 +1,26 @@
-"""ElastiCache Redis: encrypted at rest and in transit, AUTH token in Secrets Manager."""
+"""ElastiCache Redis: encrypted at rest and in transit; every client authenticates with IAM as its own user.
+
+No static AUTH token exists: each service that uses Redis has an ElastiCache user with IAM
+authentication (Redis 7+) and an access string limited to its own keys, and connects with a
+15-minute token signed by its task role (``elasticache:Connect``). Nothing to rotate, nothing in
+Secrets Manager or in Pulumi state, and a removed IAM permission takes effect on the next connection.
+The ``default`` user every user group must contain is disabled.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from lib.components.base import Component, Context, child_opts, guarded_opts
 from lib.config import CacheSettings, ProtectionSettings
 from lib.naming import NameKind
+from lib.service_access import DISABLED_DEFAULT_USER_ACCESS
 
 COMPONENT = "cache"
-
-#: Redis AUTH accepts printable ASCII except space, '"', '/' and '@'; these specials are safe
-#: in AUTH, in JSON and in a shell, so the token can be pasted into redis-cli when debugging.
-AUTH_TOKEN_SPECIALS = "!&#$^<>-"
-
-#: 64 characters: well inside AUTH's 16-128 range, about 380 bits of entropy.
-AUTH_TOKEN_LENGTH = 64
-
-#: Secrets Manager recovery windows (days): long where data is protected, short elsewhere so
-#: that an ephemeral stack can be recreated under the same name a week later.
-RECOVERY_WINDOW_PROTECTED_DAYS = 30
-RECOVERY_WINDOW_DAYS = 7
 
 #: Daily snapshot before, and not overlapping, the weekly maintenance window (AWS rejects overlaps).
 SNAPSHOT_WINDOW = "02:00-03:00"
@@ -37,10 +32,8 @@ MAINTENANCE_WINDOW = "sun:05:00-sun:06:00"
 #: guard. volatile-lru is also ElastiCache's default; stating it keeps it from drifting.
 PARAMETERS: dict[str, str] = {"maxmemory-policy": "volatile-lru"}
 
-
-def auth_secret_recovery_window(protect: bool) -> int:
-    """Recovery window of the AUTH token secret: 30 days when data is protected, else 7."""
-    return RECOVERY_WINDOW_PROTECTED_DAYS if protect else RECOVERY_WINDOW_DAYS
+#: ElastiCache requires a user named ``default`` in every user group.
+DEFAULT_USER_NAME = "default"
 
 
 def slow_log_group_name(replication_group_id: str) -> str:
@@ -60,17 +53,21 @@ class CacheArgs:
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
     protection: ProtectionSettings
+    #: service -> access string of its Redis user (see lib/service_access.py).
+    clients: Mapping[str, str]
 
 
 class Cache(Component):
-    """Redis replication group with its subnet group, parameter group and AUTH secret."""
+    """Redis replication group with its subnet group, parameter group, IAM-authenticated users and user group."""
 
     replication_group_id: pulumi.Output[str]
+    replication_group_arn: pulumi.Output[str]
     primary_endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     port: int
-    auth_secret_arn: pulumi.Output[str]
     member_clusters: pulumi.Output[list[str]]
+    user_ids: dict[str, pulumi.Output[str]]
+    user_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("scalepayments:cache:Cache", name, None, opts)
@@ -98,35 +95,7 @@ class Cache(Component):
             opts=child_opts(self),
         )
 
-        # Kept in Pulumi state (encrypted as a secret), so it is stable across runs and only
-        # changes when this resource is replaced; AUTH allows only some special characters.
-        auth_token = random.RandomPassword(
-            f"{name}-auth-token",
-            length=AUTH_TOKEN_LENGTH,
-            special=True,
-            override_special=AUTH_TOKEN_SPECIALS,
-            min_lower=1,
-            min_upper=1,
-            min_numeric=1,
-            opts=child_opts(self),
-        )
-
-        secret_name = ctx.name("redis-auth")
-        secret = aws.secretsmanager.Secret(
-            f"{name}-auth-secret",
-            name=secret_name,
-            description="Redis AUTH token of the payments cache (JSON key authToken)",
-            kms_key_id=args.data_key_arn,
-            recovery_window_in_days=auth_secret_recovery_window(args.protection.protect),
-            tags=ctx.tags(COMPONENT, secret_name),
-            opts=guarded_opts(self, args.protection),
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-auth-secret-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.json_dumps({"authToken": auth_token.result}),
-            opts=guarded_opts(self, args.protection),
-        )
+        user_group = self._users(ctx, args)
 
         log_group_name = slow_log_group_name(group_id)
         slow_log = aws.cloudwatch.LogGroup(
@@ -141,7 +110,7 @@ class Cache(Component):
         group = aws.elasticache.ReplicationGroup(
             f"{name}-replication-group",
             replication_group_id=group_id,
-            description="ScalePayments Redis: sessions, idempotency keys, rate limits",
+            description="ScalePayments Redis: idempotency keys (IAM-authenticated users, TLS only)",
             engine="redis",
             engine_version=settings.engine_version,
             node_type=settings.node_type,
@@ -154,15 +123,15 @@ class Cache(Component):
             parameter_group_name=parameter_group.name,
             at_rest_encryption_enabled=True,
             kms_key_id=args.data_key_arn,
-            # AUTH requires TLS; the token never crosses the network in clear text.
+            # IAM authentication requires TLS: tokens and data never cross the network in clear text.
             transit_encryption_enabled=True,
-            auth_token=auth_token.result,
-            # A new token is added alongside the old one, so clients can switch without an outage.
-            auth_token_update_strategy="ROTATE",
+            user_group_ids=[user_group.user_group_id],
             snapshot_retention_limit=settings.snapshot_retention_days,
             snapshot_window=SNAPSHOT_WINDOW,
             maintenance_window=MAINTENANCE_WINDOW,
-            auto_minor_version_upgrade=True,
+            # Version policy (README): the engine version is pinned and only moves when the stack says so,
+            # so AWS never upgrades it under the stack and `pulumi up` never attempts a downgrade.
+            auto_minor_version_upgrade=False,
             apply_immediately=False,
             log_delivery_configurations=[
                 aws.elasticache.ReplicationGroupLogDeliveryConfigurationArgs(
@@ -178,11 +147,53 @@ class Cache(Component):
 
         self.port = settings.port
         self.replication_group_id = group.replication_group_id
+        self.replication_group_arn = group.arn
         self.primary_endpoint = group.primary_endpoint_address
         self.reader_endpoint = group.reader_endpoint_address
-        self.auth_secret_arn = secret.arn
         self.member_clusters = group.member_clusters.apply(_as_list)
+        self.user_group_id = user_group.user_group_id
         self.finish()
+
+    def _users(self, ctx: Context, args: CacheArgs) -> aws.elasticache.UserGroup:
+        """One IAM-authenticated user per client service, the disabled default user, and their user group."""
+        default_id = ctx.name("default-redis", NameKind.ELASTICACHE_USER)
+        default_user = aws.elasticache.User(
+            f"{COMPONENT}-default-user",
+            user_id=default_id,
+            user_name=DEFAULT_USER_NAME,
+            engine="redis",
+            # Disabled: a client that skips authentication, or knows no user, gets nothing.
+            access_string=DISABLED_DEFAULT_USER_ACCESS,
+            authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="no-password-required"),
+            tags=ctx.tags(COMPONENT, default_id),
+            opts=child_opts(self),
+        )
+        self.user_ids = {}
+        users = [default_user]
+        for service, access_string in args.clients.items():
+            user_id = ctx.name(f"{service}-redis", NameKind.ELASTICACHE_USER)
+            user = aws.elasticache.User(
+                f"{COMPONENT}-{service}-user",
+                user_id=user_id,
+                # IAM authentication requires the user name to equal the user id.
+                user_name=user_id,
+                engine="redis",
+                access_string=access_string,
+                authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
+                tags=ctx.tags(COMPONENT, user_id),
+                opts=child_opts(self),
+            )
+            self.user_ids[service] = user.user_id
+            users.append(user)
+        group_name = ctx.name("redis-users", NameKind.ELASTICACHE_USER)
+        return aws.elasticache.UserGroup(
+            f"{COMPONENT}-user-group",
+            user_group_id=group_name,
+            engine="redis",
+            user_ids=[u.user_id for u in users],
+            tags=ctx.tags(COMPONENT, group_name),
+            opts=child_opts(self),
+        )
 
 
 def _as_list(members: Sequence[str] | None) -> list[str]:

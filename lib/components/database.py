@@ -28,16 +28,37 @@ ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDS
 #: Performance Insights retention in days: 7 is the free tier; longer retention is billed.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 
-#: Cluster parameters. rds.force_ssl rejects plaintext connections (PCI DSS 4.2.1: strong
-#: cryptography in transit); ssl_min_protocol_version refuses TLS < 1.2; connection and
-#: disconnection logging gives the audit trail of who reached the cardholder data store
-#: (PCI DSS 10.2.1). All four are dynamic parameters, so they apply without a reboot.
+#: Cluster parameters, applied at once. rds.force_ssl rejects plaintext connections (PCI DSS 4.2.1: strong
+#: cryptography in transit); ssl_min_protocol_version refuses TLS < 1.2; connection and disconnection
+#: logging gives the audit trail of who reached the data store (PCI DSS 10.2.1).
+#:
+#: Statement-level audit (PCI DSS 10.2.1, 10.2.2) comes from pgaudit: DDL, role and privilege changes,
+#: and every write, logged once per statement with the relation. What never reaches the log: bind
+#: parameter values (``pgaudit.log_parameter`` off: the services pass every value as a parameter, so an
+#: amount, a token or an idempotency key is never part of the logged text), the catalog noise
+#: (``log_catalog`` off), and PostgreSQL's own statement logging (``log_statement = none``), which would
+#: log literal values. Card numbers never reach the database at all (the services accept tokens only),
+#: and no password is ever set with SQL (the services authenticate with IAM; the master password is
+#: managed by RDS), so ROLE statements carry none. The migrate task creates the extension.
 CLUSTER_PARAMETERS: dict[str, str] = {
     "rds.force_ssl": "1",
     "ssl_min_protocol_version": "TLSv1.2",
     "log_connections": "1",
     "log_disconnections": "1",
+    "log_statement": "none",
+    "pgaudit.log": "ddl,role,write",
+    "pgaudit.log_parameter": "0",
+    "pgaudit.log_catalog": "0",
+    "pgaudit.log_relation": "1",
+    "pgaudit.log_statement_once": "1",
+    "pgaudit.role": "rds_pgaudit",
 }
+
+#: Static parameters: they take effect at the next reboot (RDS applies them in the maintenance window).
+CLUSTER_STATIC_PARAMETERS: dict[str, str] = {"shared_preload_libraries": "pg_stat_statements,pgaudit"}
+
+#: The account-wide log group RDS enhanced monitoring writes to (fixed by AWS, one per account and region).
+ENHANCED_MONITORING_LOG_GROUP = "RDSOSMetrics"
 
 
 def monitoring_assume_role_policy() -> dict[str, Any]:
@@ -68,6 +89,8 @@ class DatabaseArgs:
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
     protection: ProtectionSettings
+    #: True when this stack owns the account-wide log groups (RDSOSMetrics): the account-singleton owner.
+    owns_account_log_groups: bool
 
 
 class Database(Component):
@@ -75,6 +98,7 @@ class Database(Component):
 
     cluster_identifier: pulumi.Output[str]
     cluster_arn: pulumi.Output[str]
+    cluster_resource_id: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     port: int
@@ -102,10 +126,14 @@ class Database(Component):
             f"{name}-cluster-parameters",
             name=parameter_group_name,
             family=settings.parameter_group_family,
-            description="Aurora PostgreSQL: TLS only, connection audit logging",
+            description="Aurora PostgreSQL: TLS only, connection and statement audit logging (pgaudit)",
             parameters=[
                 aws.rds.ClusterParameterGroupParameterArgs(name=key, value=value, apply_method="immediate")
                 for key, value in CLUSTER_PARAMETERS.items()
+            ]
+            + [
+                aws.rds.ClusterParameterGroupParameterArgs(name=key, value=value, apply_method="pending-reboot")
+                for key, value in CLUSTER_STATIC_PARAMETERS.items()
             ],
             tags=ctx.tags(COMPONENT, parameter_group_name),
             opts=child_opts(self),
@@ -126,6 +154,19 @@ class Database(Component):
 
         monitoring_role_arn: pulumi.Output[str] | None = None
         monitoring_depends: list[pulumi.Resource] = []
+        if settings.monitoring_interval_seconds > 0 and args.owns_account_log_groups:
+            # RDS would create it on the first metric, unencrypted and kept forever; it is one per
+            # account and region, so only the stack that owns the account's singletons creates it.
+            monitoring_depends.append(
+                aws.cloudwatch.LogGroup(
+                    f"{name}-enhanced-monitoring-logs",
+                    name=ENHANCED_MONITORING_LOG_GROUP,
+                    retention_in_days=args.log_retention_days,
+                    kms_key_id=args.logs_key_arn,
+                    tags=ctx.tags(COMPONENT, ENHANCED_MONITORING_LOG_GROUP),
+                    opts=child_opts(self),
+                )
+            )
         if settings.monitoring_interval_seconds > 0:
             role_name = ctx.name("rds-monitoring", NameKind.IAM_ROLE)
             role = aws.iam.Role(
@@ -145,13 +186,15 @@ class Database(Component):
             monitoring_role_arn = role.arn
             # RDS checks the role's permissions when the instance is created; Pulumi only sees the
             # edge to the role, not to the attachment, so the order must be stated.
-            monitoring_depends = [attachment]
+            monitoring_depends.append(attachment)
 
         cluster = aws.rds.Cluster(
             f"{name}-cluster",
             cluster_identifier=cluster_id,
             engine=ENGINE,
             engine_version=settings.engine_version,
+            # Version policy (README): pinned, moved only by the stack; never a major upgrade by accident.
+            allow_major_version_upgrade=False,
             database_name=settings.database_name,
             master_username=settings.master_username,
             # RDS generates, stores (Secrets Manager, our key) and rotates the master password:
@@ -194,7 +237,9 @@ class Database(Component):
                     availability_zone=zone,
                     publicly_accessible=False,
                     ca_cert_identifier=CA_CERT_IDENTIFIER,
-                    auto_minor_version_upgrade=True,
+                    # Version policy (README): AWS never upgrades the engine under the stack, so the next
+                    # `pulumi up` never tries to take a cluster back to the pinned minor.
+                    auto_minor_version_upgrade=False,
                     performance_insights_enabled=settings.performance_insights,
                     performance_insights_kms_key_id=args.data_key_arn if settings.performance_insights else None,
                     performance_insights_retention_period=(
@@ -211,6 +256,7 @@ class Database(Component):
         self.port = settings.port
         self.cluster_identifier = cluster.cluster_identifier
         self.cluster_arn = cluster.arn
+        self.cluster_resource_id = cluster.cluster_resource_id
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
         self.master_secret_arn = cluster.master_user_secrets.apply(_first_secret_arn)

@@ -10,8 +10,8 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from lib.components.base import Component, Context, child_opts
-from lib.components.buckets import private_bucket
-from lib.config import EdgeSettings, ServiceSettings
+from lib.components.buckets import S3_MANAGED, expire_after, private_bucket
+from lib.config import EdgeSettings, ProtectionSettings, ServiceSettings
 from lib.naming import PROJECT_PREFIX, NameKind
 from lib.resource_policies import alb_access_logs_bucket_policy, alb_waf_log_delivery_policy
 
@@ -20,13 +20,20 @@ COMPONENT = "edge"
 #: Key prefix of the ALB access logs inside the bucket (AWS appends ``/AWSLogs/<account>/...``).
 ACCESS_LOGS_PREFIX = "alb"
 
-#: AWS managed rule groups on the web ACL, in evaluation order after the IP-reputation/rate rules.
+#: AWS managed rule groups on the web ACL, in evaluation order after the rate and body-size rules:
+#: known-bad IPs and anonymising networks (VPNs, Tor, hosting providers: where card-testing bots come
+#: from) first, then the request-content rules.
 MANAGED_RULE_GROUPS: tuple[str, ...] = (
     "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesSQLiRuleSet",
 )
+
+#: Rules of managed groups whose action is turned into "count": the stack's own per-path body-size
+#: rules decide instead (the common rule set blocks every body over 8 KB on every path alike).
+MANAGED_RULE_COUNT_OVERRIDES: dict[str, tuple[str, ...]] = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
 
 #: Request headers WAF must not write to its logs: they carry session tokens and credentials (PCI DSS 3.3).
 WAF_REDACTED_HEADERS: tuple[str, ...] = ("authorization", "cookie")
@@ -48,6 +55,7 @@ class LoadBalancerArgs:
     account_id: pulumi.Input[str]
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
+    protection: ProtectionSettings
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,56 @@ def waf_log_group_name(ctx: Context) -> str:
     if ctx.namer.suffix:
         parts.append(ctx.namer.suffix)
     return "-".join(parts)
+
+
+def body_size_rule(
+    service: ServiceSettings, *, priority: int, visibility: aws.wafv2.WebAclRuleVisibilityConfigArgs
+) -> aws.wafv2.WebAclRuleArgs:
+    """Block requests on ``service``'s path whose body exceeds its ``max_request_body_bytes``.
+
+    The ALB passes WAF at most the first 8 KB of a body; ``oversize_handling="MATCH"`` treats a longer
+    body as matching, so nothing larger than the limit reaches the service uninspected.
+    """
+    return aws.wafv2.WebAclRuleArgs(
+        name=f"body-size-{service.name}",
+        priority=priority,
+        action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
+        statement=aws.wafv2.WebAclRuleStatementArgs(
+            and_statement=aws.wafv2.WebAclRuleStatementAndStatementArgs(
+                statements=[
+                    aws.wafv2.WebAclRuleStatementArgs(
+                        byte_match_statement=aws.wafv2.WebAclRuleStatementByteMatchStatementArgs(
+                            positional_constraint="STARTS_WITH",
+                            search_string=service.path_prefix,
+                            field_to_match=aws.wafv2.WebAclRuleStatementByteMatchStatementFieldToMatchArgs(
+                                uri_path=aws.wafv2.WebAclRuleStatementByteMatchStatementFieldToMatchUriPathArgs()
+                            ),
+                            text_transformations=[
+                                aws.wafv2.WebAclRuleStatementByteMatchStatementTextTransformationArgs(priority=0, type="NONE")
+                            ],
+                        )
+                    ),
+                    aws.wafv2.WebAclRuleStatementArgs(
+                        size_constraint_statement=aws.wafv2.WebAclRuleStatementSizeConstraintStatementArgs(
+                            comparison_operator="GT",
+                            size=service.max_request_body_bytes,
+                            field_to_match=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchArgs(
+                                body=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchBodyArgs(
+                                    oversize_handling="MATCH"
+                                )
+                            ),
+                            text_transformations=[
+                                aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgs(
+                                    priority=0, type="NONE"
+                                )
+                            ],
+                        )
+                    ),
+                ]
+            )
+        ),
+        visibility_config=visibility,
+    )
 
 
 class LoadBalancer(Component):
@@ -157,9 +215,11 @@ class LoadBalancer(Component):
         )
 
         self.target_groups = {}
+        #: service -> its listener rule: ECS refuses a service whose target group no rule uses yet.
+        self.listener_rules: dict[str, aws.lb.ListenerRule] = {}
         for index, service in enumerate(args.services):
             target_group = self._target_group(service)
-            aws.lb.ListenerRule(
+            self.listener_rules[service.name] = aws.lb.ListenerRule(
                 f"{service.name}-rule",
                 listener_arn=https.arn,
                 priority=(index + 1) * 10,
@@ -199,31 +259,19 @@ class LoadBalancer(Component):
             "alb-logs",
             bucket_name=account_id.apply(lambda account: ctx.namer.bucket("alb-logs", account)),
             tags=ctx.tags(COMPONENT),
-            kms_key_arn=None,
+            encryption=S3_MANAGED,
+            # An unprotected environment (dev, an ephemeral copy) must tear down with its logs in the bucket.
+            force_destroy=not self._args.protection.protect,
             bucket_opts=child_opts(self),
         )
-        bucket, versioning = logs.bucket, logs.versioning
-        days = settings.access_log_expiration_days
-        aws.s3.BucketLifecycleConfiguration(
-            "alb-logs-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
-                    # Versioning keeps overwritten/deleted logs as noncurrent versions: expire those too.
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=days
-                    ),
-                    abort_incomplete_multipart_upload=(
-                        aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=7)
-                    ),
-                )
-            ],
-            # S3 recommends configuring versioning before lifecycle rules that act on noncurrent versions.
-            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[versioning])),
+        bucket = logs.bucket
+        expire_after(
+            self,
+            "alb-logs",
+            bucket,
+            days=settings.access_log_expiration_days,
+            archive_after_days=None,
+            depends_on=[logs.versioning],
         )
         elb_account_arn = aws.elb.get_service_account_output(opts=pulumi.InvokeOutputOptions(parent=self)).arn
         policy = pulumi.Output.all(bucket.bucket, account_id, elb_account_arn, partition).apply(
@@ -363,22 +411,34 @@ class LoadBalancer(Component):
                 action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
                 statement=aws.wafv2.WebAclRuleStatementArgs(
                     rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                        limit=settings.waf_rate_limit, aggregate_key_type="IP"
+                        limit=settings.waf_rate_limit, aggregate_key_type="IP", evaluation_window_sec=300
                     )
                 ),
                 visibility_config=visibility("rate-limit-per-ip"),
             )
         ]
-        for index, group in enumerate(MANAGED_RULE_GROUPS, start=1):
+        for index, service in enumerate(self._args.services, start=1):
+            rules.append(body_size_rule(service, priority=index, visibility=visibility(f"body-size-{service.name}")))
+        first_managed = len(rules)
+        for index, group in enumerate(MANAGED_RULE_GROUPS):
+            overrides = [
+                aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
+                    name=rule,
+                    action_to_use=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
+                        count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
+                    ),
+                )
+                for rule in MANAGED_RULE_COUNT_OVERRIDES.get(group, ())
+            ]
             rules.append(
                 aws.wafv2.WebAclRuleArgs(
                     name=group,
-                    priority=index * 10,
+                    priority=(first_managed + index) * 10,
                     # "none" keeps the actions the rule group defines (block); "count" would only observe.
                     override_action=aws.wafv2.WebAclRuleOverrideActionArgs(none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()),
                     statement=aws.wafv2.WebAclRuleStatementArgs(
                         managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
-                            name=group, vendor_name="AWS"
+                            name=group, vendor_name="AWS", rule_action_overrides=overrides or None
                         )
                     ),
                     visibility_config=visibility(group),

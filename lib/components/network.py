@@ -18,6 +18,9 @@ from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
 
 COMPONENT = "network"
+
+#: The opt-in status of a region's regular availability zones (Local and Wavelength Zones are "opted-in").
+REGULAR_ZONES_OPT_IN_STATUS = "opt-in-not-required"
 ANYWHERE = "0.0.0.0/0"
 HTTPS = 443
 
@@ -109,7 +112,13 @@ class Network(Component):
         plan = plan_subnets(settings.vpc_cidr, az_count)
         invoke_opts = pulumi.InvokeOutputOptions(parent=self)
 
-        zones = aws.get_availability_zones_output(state="available", opts=invoke_opts)
+        # Only the region's regular zones: opted-in Local and Wavelength Zones are "available" too, sort
+        # before them (us-east-1-bos-1a < us-east-1a) and offer neither every instance type nor NAT gateways.
+        zones = aws.get_availability_zones_output(
+            state="available",
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=[REGULAR_ZONES_OPT_IN_STATUS])],
+            opts=invoke_opts,
+        )
         self.availability_zones = zones.names.apply(lambda names: first_zones(names, az_count))
         self.vpc_cidr = settings.vpc_cidr
 

@@ -88,6 +88,24 @@ def alarm_topic_policy_json(topic_arn: str) -> str:
     return json.dumps(sns_alarm_topic_policy(topic_arn, account_id, region, partition))
 
 
+def alarm_subscriptions(settings: ObservabilitySettings) -> list[tuple[str, str, str]]:
+    """``(logical name, SNS protocol, endpoint)`` of every alarm subscriber the settings name.
+
+    E-mail and HTTPS endpoints (a paging service, a chat webhook) subscribe directly; an SQS queue or a
+    Lambda function subscribes with the protocol named by its ARN. An e-mail or HTTPS subscription stays
+    pending until its owner confirms it (the deploy summary says so).
+    """
+    found: list[tuple[str, str, str]] = []
+    if settings.alarm_email:
+        found.append(("alarms-email", "email", settings.alarm_email))
+    if settings.alarm_https_endpoint:
+        found.append(("alarms-https", "https", settings.alarm_https_endpoint))
+    for index, arn in enumerate(settings.alarm_subscriber_arns, start=1):
+        protocol = arn.split(":")[2]  # sqs or lambda (validated in lib/config.py)
+        found.append((f"alarms-{protocol}-{index}", protocol, arn))
+    return found
+
+
 def redis_nodes(replication_group_id: str, member_clusters: Sequence[str] | None) -> list[str]:
     """Member cluster ids to watch; ``<group>-001`` (always the first member) if AWS reported none yet."""
     return sorted(member_clusters) if member_clusters else [f"{replication_group_id}-001"]
@@ -324,7 +342,7 @@ class Observability(Component):
     # --- topic -----------------------------------------------------------------------------------
 
     def _topic(self, args: ObservabilityArgs) -> aws.sns.Topic:
-        """The KMS-encrypted alarm topic, its policy and (optionally) an e-mail subscription."""
+        """The KMS-encrypted alarm topic, its policy and its subscribers (required in staging and prod)."""
         ctx = self._ctx
         topic_name = ctx.name("alarms")
         topic = aws.sns.Topic(
@@ -344,12 +362,12 @@ class Observability(Component):
             policy=topic.arn.apply(alarm_topic_policy_json),
             opts=child_opts(self),
         )
-        if args.settings.alarm_email:
+        for logical, protocol, endpoint in alarm_subscriptions(args.settings):
             aws.sns.TopicSubscription(
-                "alarms-email",
+                logical,
                 topic=topic.arn,
-                protocol="email",
-                endpoint=args.settings.alarm_email,
+                protocol=protocol,
+                endpoint=endpoint,
                 opts=child_opts(self),
             )
         return topic

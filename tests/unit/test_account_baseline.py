@@ -197,7 +197,9 @@ def test_audit_buckets_are_encrypted_private_versioned_tls_only(
     name = bucket.inputs["bucket"]
     assert bucket.protect is cfg.protection.protect, f"{name}: protect should be {cfg.protection.protect}"
     assert bucket.retain_on_delete is cfg.protection.retain_on_delete, f"{name}: retain_on_delete"
-    assert bucket.inputs.get("forceDestroy") is False, f"{name} could be destroyed with its audit data"
+    # Prod keeps its audit data through any teardown; unprotected staging copies must tear down (issue #8.10).
+    expected_force = {"staging": True, "prod": False}[evaluation.stack]
+    assert bucket.inputs.get("forceDestroy") is expected_force, f"{name}: forceDestroy should be {expected_force}"
 
     encryption = _settings_of(evaluation, bucket, SSE)
     (rule,) = encryption["rules"]
@@ -205,6 +207,9 @@ def test_audit_buckets_are_encrypted_private_versioned_tls_only(
         "sseAlgorithm": "aws:kms",
         "kmsMasterKeyId": evaluation.outputs["kmsAuditKeyArn"],
     }, f"{name}: not SSE-KMS with the audit key"
+    # CloudTrail with an S3 Bucket Key would need kms:Decrypt on the audit key: the trail's bucket has none
+    # and the key policy grants CloudTrail no Decrypt (issue #8.5); Config's bucket keeps the cheaper key.
+    assert rule["bucketKeyEnabled"] is {"cloudtrail": False, "config": True}[component], name
 
     block = _settings_of(evaluation, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
@@ -293,3 +298,109 @@ def test_unmanaged_stack_still_evaluates_its_config_rules(unmanaged: Evaluation)
     assert len(rules) == len(MANAGED_RULES), "the per-stack rules rely on the account's recorder and stay"
     for rule in rules:
         assert rule.depends_on == (), f"{rule.inputs['name']} depends on a recorder this stack does not own"
+
+
+# --- audit trail hardening (PCI DSS 10.3, 10.5): object lock, lifecycle, access logging -------------------
+
+#: Log retention per environment (README environment table): the audit buckets lock and keep objects that long.
+AUDIT_RETENTION_DAYS = {"staging": 90, "prod": 365}
+LOCK_MODE = {"staging": "GOVERNANCE", "prod": "COMPLIANCE"}
+
+
+@pytest.mark.parametrize("component", ["config", "cloudtrail"])
+def test_audit_buckets_are_object_locked_for_the_log_retention(
+    secured: tuple[EnvironmentConfig, Evaluation], component: str
+) -> None:
+    _, evaluation = secured
+    env = evaluation.stack
+    bucket = _bucket_named(evaluation, component)
+    assert bucket.inputs.get("objectLockEnabled") is True, f"{bucket.inputs['bucket']}: Object Lock must be on at creation"
+    lock = _settings_of(evaluation, bucket, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert lock["rule"]["defaultRetention"] == {"mode": LOCK_MODE[env], "days": AUDIT_RETENTION_DAYS[env]}, component
+
+
+@pytest.mark.parametrize("component", ["config", "cloudtrail"])
+def test_audit_buckets_archive_then_expire_at_the_retention(
+    secured: tuple[EnvironmentConfig, Evaluation], component: str
+) -> None:
+    _, evaluation = secured
+    env = evaluation.stack
+    bucket = _bucket_named(evaluation, component)
+    (rule,) = _settings_of(evaluation, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["rules"]
+    assert rule["status"] == "Enabled"
+    assert rule["expiration"]["days"] == AUDIT_RETENTION_DAYS[env], component
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == AUDIT_RETENTION_DAYS[env], component
+    # Three months immediately available (PCI DSS 10.5.1), then Glacier Instant Retrieval where retention is longer.
+    expected = [{"days": 90, "storageClass": "GLACIER_IR"}] if AUDIT_RETENTION_DAYS[env] > 90 else None
+    assert rule.get("transitions") == expected, component
+
+
+def test_audit_buckets_log_access_to_a_dedicated_bucket(secured: tuple[EnvironmentConfig, Evaluation]) -> None:
+    _, evaluation = secured
+    account = evaluation.outputs["accountId"]
+    access = _by_logical_name(evaluation, "audit-access-logs-bucket")
+    access_name = access.inputs["bucket"]
+    assert access_name == f"scalepay-audit-access-{evaluation.stack}-{account}"
+    (rule,) = _settings_of(evaluation, access, SSE)["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, "S3 access logs need SSE-S3"
+    loggings = {r.name: r.inputs for r in _ours(evaluation, "aws:s3/bucketLogging:BucketLogging")}
+    assert sorted(loggings) == ["cloudtrail-access-logging", "config-access-logging"]
+    for component in ("config", "cloudtrail"):
+        logging = loggings[f"{component}-access-logging"]
+        assert logging["bucket"] == _bucket_named(evaluation, component).state["id"], component
+        assert (logging["targetBucket"], logging["targetPrefix"]) == (access_name, f"s3-access/{component}/"), component
+    policy = json.loads(_settings_of(evaluation, access, "aws:s3/bucketPolicy:BucketPolicy")["policy"])
+    (write,) = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert write["Principal"] == {"Service": "logging.s3.amazonaws.com"} and write["Action"] == "s3:PutObject"
+    assert write["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert sorted(write["Condition"]["ArnLike"]["aws:SourceArn"]) == sorted(
+        f"arn:aws:s3:::scalepay-{c}-{evaluation.stack}-{account}" for c in ("cloudtrail", "config")
+    )
+
+
+def test_cloudtrail_insights_on_the_prod_trail_only(secured: tuple[EnvironmentConfig, Evaluation]) -> None:
+    _, evaluation = secured
+    trail = _one(evaluation, TRAIL)
+    expected = (
+        [{"insightType": "ApiCallRateInsight"}, {"insightType": "ApiErrorRateInsight"}] if evaluation.stack == "prod" else None
+    )
+    assert trail.inputs.get("insightSelectors") == expected
+
+
+# --- the account model (issue #8.4): dedicated by default, shared with exactly one owner ------------------
+
+
+def test_a_shared_account_needs_an_explicit_singleton_owner() -> None:
+    from lib.config import ConfigError, build
+
+    raw = {**{k.split(":", 1)[1]: v for k, v in default_config("staging").items() if k.startswith("scalepayments:")}}
+    with pytest.raises(ConfigError) as excinfo:
+        build("staging", {**raw, "accountModel": "shared"})
+    assert "scalepayments:manageAccountSingletons" in str(excinfo.value) and "exactly one stack" in str(excinfo.value)
+    assert build("staging", {**raw, "accountModel": "shared", "manageAccountSingletons": "false"}).account_security
+
+
+def test_staging_and_prod_in_one_account_create_each_singleton_once() -> None:
+    """Prod owns the account's detector, recorder, trail and RDSOSMetrics; staging beside it creates none of them."""
+    owner = evaluate(
+        "prod",
+        {**default_config("prod"), "scalepayments:accountModel": "shared", "scalepayments:manageAccountSingletons": "true"},
+    )
+    member = evaluate(
+        "staging",
+        {**default_config("staging"), "scalepayments:accountModel": "shared", "scalepayments:manageAccountSingletons": "false"},
+    )
+    account_wide = (DETECTOR, RECORDER, CHANNEL, STATUS, TRAIL)
+    for type_ in account_wide:
+        assert len(owner.of_type(type_)) == 1, type_
+        assert member.of_type(type_) == [], type_
+    log_groups = {r.inputs["name"] for r in member.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    assert "RDSOSMetrics" not in log_groups
+    assert "RDSOSMetrics" in {r.inputs["name"] for r in owner.of_type("aws:cloudwatch/logGroup:LogGroup")}
+
+    # Everything else each stack names is its own: no physical name appears in both.
+    def names(evaluation: Evaluation) -> set[str]:
+        found = {str(r.inputs["name"]) for r in evaluation.custom() if r.inputs.get("name")}
+        return found | {str(r.inputs["bucket"]) for r in evaluation.of_type(BUCKET)}
+
+    assert names(owner) & names(member) == set()

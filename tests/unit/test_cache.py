@@ -1,13 +1,12 @@
 """ElastiCache Redis requirements, per environment, on the real program under Pulumi mocks.
 
 Expectations come from the README environment table: node count, failover and
-Multi-AZ, encryption at rest (data key) and in transit, an AUTH token kept only in a
-KMS-encrypted secret, snapshots, placement on the isolated data subnets, protection.
+Multi-AZ, encryption at rest (data key) and in transit, IAM-authenticated users (no static
+AUTH token anywhere), snapshots, placement on the isolated data subnets, protection.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +15,7 @@ from typing import Any
 import pytest
 
 from lib import config as cfg
-from lib.components.cache import (
-    AUTH_TOKEN_SPECIALS,
-    MAINTENANCE_WINDOW,
-    SNAPSHOT_WINDOW,
-    auth_secret_recovery_window,
-    slow_log_group_name,
-)
+from lib.components.cache import MAINTENANCE_WINDOW, SNAPSHOT_WINDOW, slow_log_group_name
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVS = ("dev", "staging", "prod")
@@ -30,13 +23,12 @@ COMPONENT = "scalepayments:cache:Cache"
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
 PARAMETER_GROUP = "aws:elasticache/parameterGroup:ParameterGroup"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-SECRET = "aws:secretsmanager/secret:Secret"
-SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+USER = "aws:elasticache/user:User"
+USER_GROUP = "aws:elasticache/userGroup:UserGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
-#: Characters Redis AUTH refuses (besides non-printable ones).
-AUTH_FORBIDDEN = set('@"/ ')
+#: Pinned engine (README, "Version policy"); IAM authentication needs Redis 7 or later.
+ENGINE_VERSION = "7.1"
 
 
 @dataclass(frozen=True)
@@ -47,14 +39,13 @@ class Expected:
     max_nodes: int
     failover_multi_az: bool
     protect: bool
-    recovery_window_days: int
     min_snapshot_days: int
 
 
 EXPECTED = {
-    "dev": Expected(1, 1, False, False, 7, 1),  # one node, no replica
-    "staging": Expected(2, 2, True, False, 7, 1),  # primary + replica
-    "prod": Expected(3, 6, True, True, 30, 7),  # multi-node
+    "dev": Expected(1, 1, False, False, 1),  # one node, no replica
+    "staging": Expected(2, 2, True, False, 1),  # primary + replica
+    "prod": Expected(3, 6, True, True, 7),  # multi-node
 }
 
 
@@ -98,7 +89,7 @@ def test_node_type_and_count(stack: Evaluation) -> None:
     assert nodes == preset(stack.stack).cache.node_count, f"{g.name}: numCacheClusters ignores the settings"
     assert g.inputs["nodeType"] == preset(stack.stack).cache.node_type, f"{g.name}: nodeType {g.inputs['nodeType']}"
     assert g.inputs["engine"] == "redis", f"{g.name}: engine {g.inputs['engine']}"
-    assert g.inputs["engineVersion"] == preset(stack.stack).cache.engine_version, f"{g.name}: engineVersion"
+    assert g.inputs["engineVersion"] == ENGINE_VERSION, f"{g.name}: engineVersion {g.inputs['engineVersion']}"
 
 
 def test_failover_and_multi_az(stack: Evaluation) -> None:
@@ -130,30 +121,30 @@ def test_encryption_at_rest_with_data_key_and_in_transit(stack: Evaluation) -> N
     assert g.inputs["transitEncryptionEnabled"] is True, f"{g.name}: no TLS in transit"
 
 
-def test_auth_token_random_secret_and_valid_for_redis(stack: Evaluation) -> None:
+def test_no_static_auth_token_exists(stack: Evaluation) -> None:
+    """Issue #8.7: no AUTH token to leak or rotate: not on the group, not in Secrets Manager, not in state."""
     g = group(stack)
-    password = single(stack, PASSWORD)
-    assert is_secret(g.inputs["authToken"]), f"{g.name}: authToken not marked secret"
-    token = plain(g.inputs["authToken"])
-    assert token == password.state["result"], f"{g.name}: authToken is not the random password"
-    assert 16 <= password.inputs["length"] <= 128, f"{password.name}: length {password.inputs['length']}"
-    assert password.inputs["special"] is True, f"{password.name}: no special characters"
-    specials = set(password.inputs["overrideSpecial"])
-    assert not specials & AUTH_FORBIDDEN, f"{password.name}: AUTH refuses {sorted(specials & AUTH_FORBIDDEN)}"
-    assert g.inputs["authTokenUpdateStrategy"] == "ROTATE", f"{g.name}: authTokenUpdateStrategy"
+    assert "authToken" not in g.inputs and "authTokenUpdateStrategy" not in g.inputs, g.name
+    assert [r.name for r in stack.registrations if r.type.startswith("random:")] == []
+    assert [r.name for r in stack.of_type("aws:secretsmanager/secret:Secret") if r.component == COMPONENT] == []
+    assert "redisAuthSecretArn" not in stack.outputs
 
 
-def test_auth_token_stored_in_kms_encrypted_secret(stack: Evaluation) -> None:
-    secret = single(stack, SECRET)
-    version = single(stack, SECRET_VERSION)
-    token = plain(group(stack).inputs["authToken"])
-    assert secret.inputs["name"] == f"scalepay-redis-auth-{stack.stack}", f"{secret.name}: name {secret.inputs['name']}"
-    assert secret.inputs["kmsKeyId"] == stack.outputs["kmsDataKeyArn"], f"{secret.name}: not on the data key"
-    assert secret.inputs["recoveryWindowInDays"] == EXPECTED[stack.stack].recovery_window_days, f"{secret.name}: recovery"
-    assert version.inputs["secretId"] == secret.state["id"], f"{version.name}: writes another secret"
-    assert is_secret(version.inputs["secretString"]), f"{version.name}: secretString not marked secret"
-    assert json.loads(plain(version.inputs["secretString"])) == {"authToken": token}, f"{version.name}: content"
-    assert stack.outputs["redisAuthSecretArn"] == secret.state["arn"], "redisAuthSecretArn is not the AUTH secret"
+def test_clients_authenticate_with_iam_as_their_own_users(stack: Evaluation) -> None:
+    users = {r.inputs["userId"]: r for r in stack.of_type(USER) if r.component == COMPONENT}
+    env = stack.stack
+    payment = users[f"scalepay-payment-redis-{env}"]
+    assert payment.inputs["userName"] == payment.inputs["userId"], "IAM authentication needs user name == user id"
+    assert payment.inputs["authenticationMode"] == {"type": "iam"}
+    # Its own key space only, and none of the dangerous commands (FLUSHALL, KEYS, CONFIG...) even there.
+    assert payment.inputs["accessString"] == "on ~payments:* -@all +@read +@write +@connection -@dangerous"
+    default = users[f"scalepay-default-redis-{env}"]
+    assert default.inputs["userName"] == "default" and default.inputs["accessString"] == "off -@all", "default user enabled"
+    assert set(users) == {f"scalepay-payment-redis-{env}", f"scalepay-default-redis-{env}"}, "only payment uses Redis"
+    user_group = single(stack, USER_GROUP)
+    assert sorted(user_group.inputs["userIds"]) == sorted(users), user_group.name
+    assert group(stack).inputs["userGroupIds"] == [user_group.inputs["userGroupId"]]
+    assert stack.outputs["redisUserIds"] == {"payment": f"scalepay-payment-redis-{env}"}
 
 
 # --- backups, maintenance, parameters ------------------------------------------------------------
@@ -170,7 +161,8 @@ def test_snapshots_and_maintenance(stack: Evaluation) -> None:
     assert retention == preset(stack.stack).cache.snapshot_retention_days, f"{g.name}: snapshotRetentionLimit {retention}"
     minimum = EXPECTED[stack.stack].min_snapshot_days
     assert retention >= minimum, f"{g.name}: {retention} days of snapshots in {stack.stack}, expected >= {minimum}"
-    assert g.inputs["autoMinorVersionUpgrade"] is True, f"{g.name}: minor upgrades off"
+    # Version policy (issue #8.3): the engine moves only when the stack says so.
+    assert g.inputs["autoMinorVersionUpgrade"] is False, f"{g.name}: AWS must not upgrade the engine"
     assert g.inputs["applyImmediately"] is False, f"{g.name}: changes must wait for the maintenance window"
     # AWS rejects a snapshot window that overlaps the maintenance window (both at least 60 minutes).
     snap_start, snap_end = map(_minutes, g.inputs["snapshotWindow"].split("-"))
@@ -219,7 +211,7 @@ def test_slow_log_to_encrypted_log_group(stack: Evaluation) -> None:
 
 def test_protect_and_retain_on_delete(stack: Evaluation) -> None:
     expected = EXPECTED[stack.stack].protect
-    for r in (group(stack), single(stack, SECRET)):
+    for r in (group(stack),):
         assert r.protect is expected, f"{r.name}: protect={r.protect}, expected {expected} in {stack.stack}"
         assert r.retain_on_delete is expected, f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
 
@@ -231,7 +223,7 @@ def test_endpoints_exported(stack: Evaluation) -> None:
 
 
 def test_every_taggable_resource_is_tagged(stack: Evaluation) -> None:
-    for type_ in (GROUP, SUBNET_GROUP, PARAMETER_GROUP, SECRET, LOG_GROUP):
+    for type_ in (GROUP, SUBNET_GROUP, PARAMETER_GROUP, USER_GROUP, LOG_GROUP):
         r = single(stack, type_)
         tags = r.inputs.get("tags", {})
         assert tags.get("Environment") == stack.stack and tags.get("Component") == "cache", f"{r.name}: tags {tags}"
@@ -248,23 +240,15 @@ def test_settings_not_environment_drive_the_shape() -> None:
     assert g.inputs["numCacheClusters"] == 4, f"{g.name}: numCacheClusters"
     gid = g.inputs["replicationGroupId"]
     assert gid == "scalepay-redis-staging-pr1234" and len(gid) <= 40, f"{g.name}: {gid}"
-    secret = single(stack, SECRET)
-    assert g.protect and secret.protect, f"{g.name}/{secret.name}: protectResources=true ignored"
-    assert secret.inputs["recoveryWindowInDays"] == 30, f"{secret.name}: protected secret with a short recovery window"
+    assert g.protect, f"{g.name}: protectResources=true ignored"
+    users = [r.inputs["userId"] for r in stack.of_type(USER)]
+    assert all(u.endswith("-staging-pr1234") and len(u) <= 40 for u in users), users
 
 
 # --- pure helpers -------------------------------------------------------------------------------------
 
 
-def test_auth_specials_allowed_by_redis() -> None:
-    assert AUTH_TOKEN_SPECIALS
-    assert not set(AUTH_TOKEN_SPECIALS) & AUTH_FORBIDDEN
-    assert all(33 <= ord(c) <= 126 for c in AUTH_TOKEN_SPECIALS)
-
-
-def test_recovery_window_and_log_group_name() -> None:
-    assert auth_secret_recovery_window(True) == 30
-    assert auth_secret_recovery_window(False) == 7
+def test_log_group_name() -> None:
     assert slow_log_group_name("scalepay-redis-dev") == "/aws/elasticache/scalepay-redis-dev/slow-log"
 
 

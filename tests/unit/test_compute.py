@@ -17,7 +17,9 @@ import pytest
 
 from lib import iam_policies
 from lib.components import compute
-from lib.config import DEFAULT_IMAGE, EnvironmentConfig, ServiceSettings
+from lib.config import EnvironmentConfig, ServiceSettings
+from lib.service_access import data_access
+from services.common import config as service_contract
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -29,7 +31,7 @@ LOG_RETENTION = {"dev": 7, "staging": 90, "prod": 365}
 TASK_BOUNDS = {"dev": (1, 2), "staging": (2, 4), "prod": (3, 10)}
 TASK_SIZE = {"dev": (256, 512), "staging": (512, 1024), "prod": (1024, 2048)}
 
-#: Fargate CPU -> memory (MiB), written out independently of lib/config.py (the Fargate task-size table in the AWS ECS documentation).
+#: Fargate CPU -> memory (MiB), written out independently of lib/config.py (the task-size table of the ECS docs).
 FARGATE_PAIRS = {
     256: {512, 1024, 2048},
     512: set(range(1024, 4097, 1024)),
@@ -38,12 +40,13 @@ FARGATE_PAIRS = {
     4096: set(range(8192, 30721, 1024)),
 }
 
-#: Which credentials each service's containers receive (least privilege: notification has no DB).
-EXPECTED_SECRETS = {
-    "api": {"DB_USERNAME", "DB_PASSWORD", "REDIS_AUTH_TOKEN"},
-    "payment": {"DB_USERNAME", "DB_PASSWORD", "REDIS_AUTH_TOKEN"},
-    "notification": {"REDIS_AUTH_TOKEN"},
-}
+#: Which data stores each service reaches, and as whom (least privilege; issue #8.6, #8.7): api only fronts
+#: the others; payment owns the ledger and the idempotency keys; notification records events.
+EXPECTED_DB_USER = {"api": None, "payment": "scalepay_payment", "notification": "scalepay_notification"}
+EXPECTED_REDIS = {"api": False, "payment": True, "notification": False}
+EXPECTED_PEERS = {"api": {"PAYMENT_URL", "NOTIFICATION_URL"}, "payment": {"NOTIFICATION_URL"}, "notification": set()}
+IMAGE_TAG = "1.0.0"
+WORKLOADS = (*SERVICES, "migrate")
 SECRETISH = re.compile(r"PASS|TOKEN|SECRET|CREDENTIAL|PRIVATE|API_KEY", re.IGNORECASE)
 
 STAR_RESOURCE_ACTIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
@@ -126,18 +129,19 @@ def test_cluster_capacity_providers_are_fargate(case: Case) -> None:
 
 def test_one_hardened_repository_per_service(case: Case) -> None:
     repos = {r.inputs["name"]: r for r in case.regs("aws:ecr/repository:Repository")}
-    assert set(repos) == {case.cfg.namer.name(s) for s in SERVICES}
+    assert set(repos) == {case.cfg.namer.name(s) for s in WORKLOADS}
     for name, repo in repos.items():
         assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}, name
         assert repo.inputs["imageTagMutability"] == "IMMUTABLE", name
         assert repo.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": case.out["kmsDataKeyArn"]}], name
-        assert repo.inputs.get("forceDelete") is False, f"{name}: images must not be deleted with the repository"
+        # Prod keeps its release history; an unprotected environment tears down even with images (issue #8.10).
+        assert repo.inputs.get("forceDelete") is (case.env != "prod"), f"{name}: forceDelete"
 
 
 def test_every_repository_has_the_lifecycle_policy(case: Case) -> None:
     registered = case.regs("aws:ecr/lifecyclePolicy:LifecyclePolicy")
     policies = {r.inputs["repository"]: json.loads(r.inputs["policy"]) for r in registered}
-    assert set(policies) == {case.cfg.namer.name(s) for s in SERVICES}
+    assert set(policies) == {case.cfg.namer.name(s) for s in WORKLOADS}
     for repo, policy in policies.items():
         rules = {r["selection"]["tagStatus"]: r for r in policy["rules"]}
         untagged, tagged = rules["untagged"], rules["tagged"]
@@ -154,11 +158,20 @@ def test_every_repository_has_the_lifecycle_policy(case: Case) -> None:
 
 def test_log_groups_retention_and_kms(case: Case) -> None:
     groups = {r.inputs["name"]: r for r in case.regs("aws:cloudwatch/logGroup:LogGroup")}
-    assert set(groups) == {f"/ecs/{case.cfg.namer.name(s)}" for s in SERVICES}
+    insights = f"/aws/ecs/containerinsights/{case.out['ecsClusterName']}/performance"
+    assert set(groups) == {f"/ecs/{case.cfg.namer.name(s)}" for s in WORKLOADS} | {insights}
     for name, group in groups.items():
         assert group.inputs["retentionInDays"] == LOG_RETENTION[case.env], name
         assert group.inputs["kmsKeyId"] == case.out["kmsLogsKeyArn"], f"{name}: must be encrypted with the logs key"
-    assert case.out["serviceLogGroupNames"] == {s: f"/ecs/{case.cfg.namer.name(s)}" for s in SERVICES}
+    assert case.out["serviceLogGroupNames"] == {s: f"/ecs/{case.cfg.namer.name(s)}" for s in WORKLOADS}
+
+
+def test_container_insights_log_group_exists_before_the_cluster(case: Case) -> None:
+    """Issue #8.9: Container Insights would otherwise create its group unencrypted and kept forever."""
+    (cluster,) = case.regs("aws:ecs/cluster:Cluster")
+    group = case.by_name("aws:cloudwatch/logGroup:LogGroup")["container-insights-logs"]
+    assert group.inputs["name"] == f"/aws/ecs/containerinsights/{cluster.inputs['name']}/performance"
+    assert group.urn in cluster.depends_on, "the cluster must wait for its Container Insights log group"
 
 
 # --- task definitions ------------------------------------------------------------------------------
@@ -166,10 +179,10 @@ def test_log_groups_retention_and_kms(case: Case) -> None:
 
 def test_task_definitions_size_is_a_valid_fargate_pair(case: Case) -> None:
     tds = case.by_name("aws:ecs/taskDefinition:TaskDefinition")
-    assert set(tds) == {f"{s}-task-definition" for s in SERVICES}
+    assert set(tds) == {f"{s}-task-definition" for s in WORKLOADS}
     for name, td in tds.items():
         cpu, memory = int(td.inputs["cpu"]), int(td.inputs["memory"])
-        assert (cpu, memory) == TASK_SIZE[case.env], name
+        assert (cpu, memory) == (TASK_SIZE[case.env] if name != "migrate-task-definition" else (256, 512)), name
         assert memory in FARGATE_PAIRS.get(cpu, set()), f"{name}: {cpu}/{memory} is not a Fargate size"
         assert td.inputs["networkMode"] == "awsvpc", name
         assert td.inputs["requiresCompatibilities"] == ["FARGATE"], name
@@ -192,12 +205,46 @@ def test_container_is_hardened(case: Case, service: str) -> None:
     assert c["readonlyRootFilesystem"] is True, td.name
     assert c["privileged"] is False, td.name
     assert c["essential"] is True, td.name
-    assert c["image"] == case.service(service).image == DEFAULT_IMAGE, td.name
+    # Issue #8.2: the image comes from the stack's own ECR repository, never anonymously from a public registry.
+    assert c["image"] == f"{case.out['ecrRepositoryUrls'][service]}:{IMAGE_TAG}", td.name
+    assert c["image"] == case.out["serviceImages"][service], td.name
     # The read-only root needs a writable scratch volume, declared on the task and mounted at /tmp.
     volumes = {v["name"] for v in td.inputs.get("volumes", [])}
     mounts = {m["containerPath"]: m for m in c["mountPoints"]}
     assert "/tmp" in mounts and mounts["/tmp"]["sourceVolume"] in volumes, f"{td.name}: {mounts} / {volumes}"
-    assert c.get("user") in (None, "101"), f"{td.name}: runs as {c.get('user')}"
+    assert mounts["/tmp"]["readOnly"] is False, td.name
+    assert "user" not in c, f"{td.name}: the image's own non-root USER applies"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_can_write_every_path_the_task_mounts_writable(case: Case, service: str) -> None:
+    """Issue #8.1: on Fargate a bind-mount volume is root-owned unless the image declares the path with VOLUME
+    (then Fargate copies the path's ownership into the volume). The image the service runs declares every
+    writable mount, owned by (or open to) its non-root user, so the task starts with a read-only root."""
+    from services.images import read_dockerfile
+
+    spec = read_dockerfile(f"services/{service}/Dockerfile")
+    uid = spec.user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, f"{service} image runs as {spec.user}"
+    mounts = [m["containerPath"] for m in container(case, service)["mountPoints"] if not m["readOnly"]]
+    assert mounts, service
+    for path in mounts:
+        assert path in spec.volumes, f"{service}: {path} is mounted writable but the image declares no VOLUME for it"
+        assert _made_writable(spec, path, uid), f"{service}: {path} is not writable by uid {uid} in the image"
+
+
+def _made_writable(spec: Any, path: str, uid: str) -> bool:
+    """True if a RUN step of the final stage chowns ``path`` to ``uid`` or opens it to everyone (1777/777)."""
+    for run in spec.stage_instructions("RUN"):
+        for step in re.split(r"&&|;", run.args):
+            words = step.split()
+            if path not in words:
+                continue
+            if words[:1] == ["chown"] and any(w.split(":")[0] == uid for w in words[1:]):
+                return True
+            if words[:1] == ["chmod"] and any(w in ("1777", "777", "a+rwx", "o+w") for w in words[1:]):
+                return True
+    return False
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -213,34 +260,103 @@ def test_container_logs_to_its_own_log_group(case: Case, service: str) -> None:
 def test_container_port_and_health_check(case: Case, service: str) -> None:
     c = container(case, service)
     port = case.service(service).port
-    assert c["portMappings"] == [{"containerPort": port, "hostPort": port, "protocol": "tcp"}], service
+    assert c["portMappings"] == [
+        {"name": "http", "containerPort": port, "hostPort": port, "protocol": "tcp", "appProtocol": "http"}
+    ], service
     check = c["healthCheck"]
-    assert check["command"][0] == "CMD-SHELL" and f"http://localhost:{port}/" in check["command"][1], service
+    # The check runs inside the image: the command must exist there (no wget/curl in the service images).
+    assert check["command"] == ["CMD", "python", "-m", "services.common.healthcheck"], service
     assert (check["interval"], check["timeout"], check["retries"], check["startPeriod"]) == (30, 5, 3, 60), service
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert env["HEALTH_CHECK_PATH"] == f"/{service}/health", service
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_credentials_come_only_from_secrets_manager(case: Case, service: str) -> None:
+def test_task_definition_declares_exactly_what_the_service_reads(case: Case, service: str) -> None:
+    """The names the task definition declares are the services' own contract (services/common/config.py):
+    a rename on either side fails here, before it fails on a real account."""
     c = container(case, service)
-    secrets = {s["name"]: s["valueFrom"] for s in c["secrets"]}
-    assert set(secrets) == EXPECTED_SECRETS[service], service
-    db_arn, redis_arn = case.out["auroraSecretArn"], case.out["redisAuthSecretArn"]
-    if "DB_PASSWORD" in secrets:
-        assert secrets["DB_USERNAME"] == f"{db_arn}:username::", service
-        assert secrets["DB_PASSWORD"] == f"{db_arn}:password::", service
-    assert secrets["REDIS_AUTH_TOKEN"] in (redis_arn, f"{redis_arn}:authToken::"), service
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert set(env) == set(service_contract.required_variables(service)), service
+    assert {s["name"] for s in c["secrets"]} == set(service_contract.secret_variables(service)) == set(), service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_hold_no_credential_and_connect_as_their_own_users(case: Case, service: str) -> None:
+    """Issue #8.6 / #8.7: IAM authentication to PostgreSQL and Redis; no master secret, no static token."""
+    c = container(case, service)
+    assert c["secrets"] == [], f"{service}: a service task gets no secret at all"
     env = {e["name"]: e["value"] for e in c["environment"]}
     secretish = [k for k in env if SECRETISH.search(k)]
     assert secretish == [], f"{service}: secret-like names in plain environment: {secretish}"
-    leaked = [k for k, v in env.items() if db_arn in v or redis_arn in v or "secretsmanager" in v]
-    assert leaked == [], f"{service}: secret references in plain environment: {leaked}"
+    assert not [k for k, v in env.items() if "secretsmanager" in v or case.out["auroraSecretArn"] in v], service
     assert env["SERVICE_NAME"] == service and env["ENVIRONMENT"] == case.env, service
-    assert env["REDIS_HOST"] == case.out["redisPrimaryEndpoint"], service
-    if "DB_PASSWORD" in EXPECTED_SECRETS[service]:
-        assert env["DB_HOST"] == case.out["auroraWriterEndpoint"], service
-        assert env["DB_PORT"] == str(case.out["auroraPort"]), service
+    db_user = EXPECTED_DB_USER[service]
+    if db_user:
+        assert (env["DB_HOST"], env["DB_PORT"], env["DB_NAME"]) == (
+            case.out["auroraWriterEndpoint"],
+            str(case.out["auroraPort"]),
+            "payments",
+        ), service
+        assert (env["DB_USER"], env["DB_AUTH"]) == (db_user, "iam"), service
+        assert (env["DB_SSL_MODE"], env["DB_SSL_ROOT_CERT"]) == ("verify-full", "/etc/ssl/certs/rds-global-bundle.pem"), service
     else:
         assert not [k for k in env if k.startswith("DB_")], f"{service} must not know the database"
+    if EXPECTED_REDIS[service]:
+        assert env["REDIS_HOST"] == case.out["redisPrimaryEndpoint"], service
+        assert (env["REDIS_USER"], env["REDIS_AUTH"], env["REDIS_TLS"]) == (case.out["redisUserIds"][service], "iam", "true")
+        assert env["REDIS_CACHE_NAME"] == case.out["redisReplicationGroupId"], service
+    else:
+        assert not [k for k in env if k.startswith("REDIS_")], f"{service} must not know Redis"
+    assert {k for k in env if k.endswith("_URL")} == EXPECTED_PEERS[service], service
+    for peer in ("payment", "notification"):
+        if f"{peer.upper()}_URL" in env:
+            # The Service Connect alias, never the internet-facing load balancer.
+            assert env[f"{peer.upper()}_URL"] == f"http://{peer}:8080", service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_task_role_may_connect_only_as_the_service_own_users(case: Case, service: str) -> None:
+    policy = case.by_name("aws:iam/rolePolicy:RolePolicy")[f"{service}-task-policy"]
+    statements = {s["Sid"]: s for s in iam_policies.statements(json.loads(policy.inputs["policy"]))}
+    account, region = case.out["accountId"], case.cfg.region
+    db_user = EXPECTED_DB_USER[service]
+    if db_user:
+        connect = statements["ConnectAsOwnDatabaseUser"]
+        assert actions_in(connect) == {"rds-db:connect"}, service
+        assert iam_policies.resources(connect) == [
+            f"arn:aws:rds-db:{region}:{account}:dbuser:{case.out['auroraClusterResourceId']}/{db_user}"
+        ], service
+    else:
+        assert "ConnectAsOwnDatabaseUser" not in statements, service
+    if EXPECTED_REDIS[service]:
+        connect = statements["ConnectToRedisAsOwnUser"]
+        assert actions_in(connect) == {"elasticache:Connect"}, service
+        assert set(iam_policies.resources(connect)) == {
+            case.out["redisReplicationGroupArn"],
+            f"arn:aws:elasticache:{region}:{account}:user:{case.out['redisUserIds'][service]}",
+        }, service
+    else:
+        assert "ConnectToRedisAsOwnUser" not in statements, service
+
+
+def test_only_the_migrate_task_receives_the_master_secret(case: Case) -> None:
+    td = case.by_name("aws:ecs/taskDefinition:TaskDefinition")["migrate-task-definition"]
+    (c,) = json.loads(td.inputs["containerDefinitions"])
+    secret = case.out["auroraSecretArn"]
+    assert {s["name"]: s["valueFrom"] for s in c["secrets"]} == {
+        "DB_MASTER_USERNAME": f"{secret}:username::",
+        "DB_MASTER_PASSWORD": f"{secret}:password::",
+    }
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert set(env) == set(service_contract.required_variables("migrate")) - set(service_contract.secret_variables("migrate"))
+    assert env["DB_SERVICE_USERS"] == "payment=scalepay_payment,notification=scalepay_notification"
+    assert c["image"] == f"{case.out['ecrRepositoryUrls']['migrate']}:{IMAGE_TAG}" and c["readonlyRootFilesystem"] is True
+    assert td.inputs["executionRoleArn"] != case.out["taskExecutionRoleArn"], "the services' execution role reads no secret"
+    assert case.out["migrateTaskDefinitionArn"] == td.state["arn"]
+    policy = case.by_name("aws:iam/rolePolicy:RolePolicy")["migrate-execution-policy"]
+    by_sid = {s["Sid"]: s for s in iam_policies.statements(json.loads(policy.inputs["policy"]))}
+    assert iam_policies.resources(by_sid["ReadInjectedSecrets"]) == [secret]
 
 
 # --- services ------------------------------------------------------------------------------------------
@@ -269,7 +385,23 @@ def test_service_deploys_safely(case: Case, service: str) -> None:
     assert i["healthCheckGracePeriodSeconds"] == 60, svc.name
     assert i["enableExecuteCommand"] is False, svc.name
     assert i["propagateTags"] == "SERVICE", svc.name
-    assert i["waitForSteadyState"] is False, svc.name
+    # Issue #8.1: `pulumi up` fails when the tasks do not start instead of reporting success over a 503.
+    assert i["waitForSteadyState"] is True, svc.name
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_publishes_itself_through_service_connect(case: Case, service: str) -> None:
+    """Issue #11.2: east-west traffic goes through the environment's Cloud Map namespace, not the public ALB."""
+    svc = case.by_name("aws:ecs/service:Service")[f"{service}-service"]
+    connect = svc.inputs["serviceConnectConfiguration"]
+    assert connect["enabled"] is True and connect["namespace"] == case.out["serviceConnectNamespaceArn"], svc.name
+    (published,) = connect["services"]
+    assert published["portName"] == "http" and published["discoveryName"] == service, svc.name
+    assert published["clientAlias"] == [{"port": 8080, "dnsName": service}], svc.name
+    assert connect["logConfiguration"]["logDriver"] == "awslogs", svc.name
+    assert case.out["serviceConnectNamespace"] == f"scalepay-mesh-{case.env}"
+    (cluster,) = case.regs("aws:ecs/cluster:Cluster")
+    assert cluster.inputs["serviceConnectDefaults"] == {"namespace": case.out["serviceConnectNamespaceArn"]}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -349,7 +481,7 @@ def test_target_tracking_policies(case: Case, service: str) -> None:
 
 def test_roles_and_names(case: Case) -> None:
     roles = {r.name: r for r in case.regs("aws:iam/role:Role")}
-    assert set(roles) == {"ecs-execution-role"} | {f"{s}-task-role" for s in SERVICES}
+    assert set(roles) == {"ecs-execution-role", "migrate-execution-role"} | {f"{s}-task-role" for s in SERVICES}
     assert roles["ecs-execution-role"].inputs["name"] == case.cfg.namer.name("ecs-execution")
     for service in SERVICES:
         name = roles[f"{service}-task-role"].inputs["name"]
@@ -358,7 +490,7 @@ def test_roles_and_names(case: Case) -> None:
 
 def test_every_policy_is_least_privilege(case: Case) -> None:
     docs = policy_documents(case)
-    assert len(docs) == 2 * (1 + len(SERVICES)), [n for n, _ in docs]
+    assert len(docs) == 2 * (2 + len(SERVICES)), [n for n, _ in docs]
     for name, doc in docs:
         assert iam_policies.least_privilege_violations(doc) == [], name
         for statement in iam_policies.statements(doc):
@@ -376,23 +508,17 @@ def test_trust_policies_allow_only_ecs_tasks_of_this_account(case: Case) -> None
 
 
 def test_execution_policy_scopes(case: Case) -> None:
+    """The services' execution role pulls their images and writes their logs: no secret, no key (issue #8.6)."""
     by_sid = execution_statements(case)
-    secret_statements = [s for s in by_sid.values() if "secretsmanager:GetSecretValue" in actions_in(s)]
-    assert len(secret_statements) == 1
-    assert set(iam_policies.resources(secret_statements[0])) == {
-        case.out["auroraSecretArn"],
-        case.out["redisAuthSecretArn"],
-    }, "GetSecretValue must name exactly the DB and Redis secrets"
-    decrypt = [s for s in by_sid.values() if "kms:Decrypt" in actions_in(s)]
-    assert len(decrypt) == 1
-    assert iam_policies.resources(decrypt[0]) == [case.out["kmsDataKeyArn"]], "kms:Decrypt beyond the data key"
-    assert decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"] == f"secretsmanager.{case.cfg.region}.amazonaws.com"
-    repo_arns = {r.state["arn"] for r in case.regs("aws:ecr/repository:Repository")}
+    assert not [s for s in by_sid.values() if actions_in(s) & {"secretsmanager:GetSecretValue", "kms:Decrypt"}]
+    repos = {r.name: r.state["arn"] for r in case.regs("aws:ecr/repository:Repository")}
     pull = [s for s in by_sid.values() if "ecr:BatchGetImage" in actions_in(s)]
-    assert len(pull) == 1 and set(iam_policies.resources(pull[0])) == repo_arns, "ECR pull beyond the stack's repositories"
-    group_arns = {f"{r.state['arn']}:*" for r in case.regs("aws:cloudwatch/logGroup:LogGroup")}
+    expected_repos = {repos[f"{s}-repository"] for s in SERVICES}
+    assert len(pull) == 1 and set(iam_policies.resources(pull[0])) == expected_repos, "ECR pull beyond the services' repositories"
+    groups = {r.name: r.state["arn"] for r in case.regs("aws:cloudwatch/logGroup:LogGroup")}
     logs = [s for s in by_sid.values() if "logs:PutLogEvents" in actions_in(s)]
-    assert len(logs) == 1 and set(iam_policies.resources(logs[0])) == group_arns, "log writes beyond the service log groups"
+    assert len(logs) == 1
+    assert set(iam_policies.resources(logs[0])) == {f"{groups[f'{s}-log-group']}:*" for s in SERVICES}
     star = [s for s in by_sid.values() if "*" in iam_policies.resources(s)]
     assert [actions_in(s) for s in star] == [{"ecr:GetAuthorizationToken"}]
 
@@ -402,16 +528,19 @@ def test_task_role_policy_is_scoped_to_the_service(case: Case, service: str) -> 
     policy = case.by_name("aws:iam/rolePolicy:RolePolicy")[f"{service}-task-policy"]
     role = case.by_name("aws:iam/role:Role")[f"{service}-task-role"]
     assert policy.inputs["role"] == role.state["id"], policy.name
-    (statement,) = iam_policies.statements(json.loads(policy.inputs["policy"]))
-    assert actions_in(statement) == {"cloudwatch:PutMetricData"}, policy.name
-    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/{service}"}}, policy.name
+    metrics = {s["Sid"]: s for s in iam_policies.statements(json.loads(policy.inputs["policy"]))}["PublishOwnMetrics"]
+    assert actions_in(metrics) == {"cloudwatch:PutMetricData"}, policy.name
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/{service}"}}, policy.name
 
 
 def test_execution_policy_is_attached_before_tasks_can_start(case: Case) -> None:
     policy = case.by_name("aws:iam/rolePolicy:RolePolicy")["ecs-execution-policy"]
     assert policy.inputs["role"] == case.by_name("aws:iam/role:Role")["ecs-execution-role"].state["id"]
     for td in case.regs("aws:ecs/taskDefinition:TaskDefinition"):
-        assert policy.urn in td.depends_on, f"{td.name} does not wait for the execution role policy"
+        if td.name != "migrate-task-definition":
+            assert policy.urn in td.depends_on, f"{td.name} does not wait for the execution role policy"
+    migrate = case.by_name("aws:iam/rolePolicy:RolePolicy")["migrate-execution-policy"]
+    assert migrate.urn in case.by_name("aws:ecs/taskDefinition:TaskDefinition")["migrate-task-definition"].depends_on
 
 
 # --- component contract ---------------------------------------------------------------------------------
@@ -438,8 +567,10 @@ def test_children_are_parented_and_tagged(case: Case) -> None:
 
 
 def test_outputs_cover_every_service(case: Case) -> None:
-    for key in ("serviceNames", "taskDefinitionArns", "serviceLogGroupNames", "ecrRepositoryUrls", "taskRoleArns"):
+    for key in ("serviceNames", "taskDefinitionArns", "taskRoleArns"):
         assert set(case.out[key]) == set(SERVICES), key
+    for key in ("serviceLogGroupNames", "ecrRepositoryUrls", "serviceImages"):
+        assert set(case.out[key]) == set(WORKLOADS), key
     for service, url in case.out["ecrRepositoryUrls"].items():
         assert url.endswith(f"/{case.cfg.namer.name(service)}"), url
 
@@ -455,7 +586,10 @@ def test_environment_suffix_reaches_every_name() -> None:
         for r in ev.registrations
         if r.component == COMPUTE and "name" in r.inputs and r.type != "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders"
     ]
-    assert names and all(n.endswith("-dev-pr42") for n in names), names
+    names += [
+        r.inputs["name"] for r in ev.registrations if r.component == COMPUTE and r.type == "aws:cloudwatch/logGroup:LogGroup"
+    ]
+    assert names and all(n.endswith("-dev-pr42") or n.endswith("-dev-pr42/performance") for n in names), names
     assert ev.outputs["serviceLogGroupNames"]["api"] == "/ecs/scalepay-api-dev-pr42"
 
 
@@ -467,49 +601,66 @@ def _settings(name: str) -> ServiceSettings:
         name=name,
         short_name=name[:3],
         description="test",
-        image=DEFAULT_IMAGE,
+        image=None,
         port=9090,
         cpu=256,
         memory=512,
+        max_request_body_bytes=1024,
         path_pattern=f"/{name}/*",
-        health_check_path="/",
+        health_check_path=f"/{name}/health",
     )
 
 
-def test_container_definitions_without_data_stores_have_no_secrets() -> None:
+def test_container_definitions_without_data_stores_have_no_credentials() -> None:
     (c,) = compute.container_definitions(
-        _settings("worker"), environment="dev", region="us-west-2", log_group_name="/ecs/x", database=None, cache=None
+        _settings("worker"),
+        image="repo:1",
+        environment="dev",
+        region="us-west-2",
+        log_group_name="/ecs/x",
+        database=None,
+        cache=None,
+        peers={},
     )
     assert c["secrets"] == []
     assert not [e for e in c["environment"] if e["name"].startswith(("DB_", "REDIS_"))]
     assert c["portMappings"][0]["containerPort"] == 9090
-    assert "localhost:9090" in c["healthCheck"]["command"][1]
+    assert {e["name"]: e["value"] for e in c["environment"]}["PORT"] == "9090"
     assert c["logConfiguration"]["options"]["awslogs-region"] == "us-west-2"
 
 
-def test_container_definitions_reference_secret_keys() -> None:
+def test_container_definitions_name_the_identities_not_secrets() -> None:
     (c,) = compute.container_definitions(
-        _settings("api"),
+        _settings("payment"),
+        image="repo:1",
         environment="prod",
         region="us-east-1",
         log_group_name="/ecs/x",
-        database=compute.DatabaseConnection("w", "r", 5432, "payments", "arn:db"),
-        cache=compute.CacheConnection("c", 6379, "arn:redis"),
+        database=compute.DatabaseConnection(endpoint="w", port=5432, name="payments", user="scalepay_payment"),
+        cache=compute.CacheConnection(endpoint="c", port=6379, user="scalepay-payment-redis-prod", replication_group_id="g"),
+        peers={"notification": 8080},
     )
-    assert {s["name"]: s["valueFrom"] for s in c["secrets"]} == {
-        "DB_USERNAME": "arn:db:username::",
-        "DB_PASSWORD": "arn:db:password::",
-        "REDIS_AUTH_TOKEN": "arn:redis:authToken::",
-    }
-    assert "arn:db" not in json.dumps(c["environment"]) and "arn:redis" not in json.dumps(c["environment"])
+    env = {e["name"]: e["value"] for e in c["environment"]}
+    assert c["secrets"] == []
+    assert (env["DB_USER"], env["REDIS_USER"], env["REDIS_CACHE_NAME"]) == (
+        "scalepay_payment",
+        "scalepay-payment-redis-prod",
+        "g",
+    )
+    assert env["NOTIFICATION_URL"] == "http://notification:8080"
 
 
 def test_unknown_service_gets_no_implicit_data_access() -> None:
     with pytest.raises(ValueError, match="worker"):
-        compute.data_access("worker")
-    assert compute.data_access("notification") == compute.DataAccess(database=False, cache=True)
+        data_access("worker")
+    assert data_access("notification").cache_access is None and data_access("api").db_user is None
 
 
 def test_secret_ref() -> None:
     assert compute.secret_ref("arn:s", "password") == "arn:s:password::"
     assert compute.secret_ref("arn:s", None) == "arn:s"
+
+
+def test_scratch_volume_names() -> None:
+    assert compute.scratch_volume_name("/tmp") == "scratch-tmp"
+    assert compute.scratch_volume_name("/var/cache/app/") == "scratch-var-cache-app"

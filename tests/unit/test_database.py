@@ -45,14 +45,15 @@ class Expected:
     final_snapshot: bool
     protect: bool
     min_log_retention_days: int
+    log_retention_days: int
 
 
 EXPECTED = {
     # Smallest class AWS offers for aurora-postgresql (db.t3.micro / db.t4g.micro are rejected).
-    "dev": Expected("db.t4g.medium", 1, 1, False, False, False, False, 1),
-    "staging": Expected(None, 2, 7, True, False, True, False, 30),
+    "dev": Expected("db.t4g.medium", 1, 1, False, False, False, False, 1, 7),
+    "staging": Expected(None, 2, 7, True, False, True, False, 30, 90),
     # PCI DSS 10.5.1: audit logs kept at least a year.
-    "prod": Expected("db.r5.xlarge", None, 30, True, True, True, True, 365),
+    "prod": Expected("db.r5.xlarge", None, 30, True, True, True, True, 365, 365),
 }
 
 
@@ -89,11 +90,14 @@ def single(stack: Evaluation, type_: str) -> Registration:
 # --- engine, size, placement ----------------------------------------------------------------------
 
 
+#: The pinned engine version (README, "Version policy"): an Aurora PostgreSQL 16 minor AWS offers.
+PINNED_ENGINE_VERSION = "16.13"
+
+
 def test_engine_version_and_parameter_family(stack: Evaluation) -> None:
     c = cluster(stack)
-    settings = preset(stack.stack).database
     assert c.inputs["engine"] == "aurora-postgresql", f"{c.name}: engine {c.inputs['engine']}"
-    assert c.inputs["engineVersion"] == settings.engine_version, f"{c.name}: engineVersion {c.inputs['engineVersion']}"
+    assert c.inputs["engineVersion"] == PINNED_ENGINE_VERSION, f"{c.name}: engineVersion {c.inputs['engineVersion']}"
     major = c.inputs["engineVersion"].split(".")[0]
     pg = single(stack, PARAMETER_GROUP)
     # The parameter group family must match the engine's major version or AWS rejects the cluster.
@@ -216,6 +220,32 @@ def test_parameter_group_forces_tls_and_logs_connections(stack: Evaluation) -> N
     assert c.inputs["dbClusterParameterGroupName"] == pg.inputs["name"], f"{c.name}: not using {pg.inputs['name']}"
 
 
+def test_statement_audit_logging_keeps_values_and_secrets_out_of_the_log(stack: Evaluation) -> None:
+    """pgaudit logs DDL, role changes and writes (PCI DSS 10.2), never bind parameters or raw statements."""
+    pg = single(stack, PARAMETER_GROUP)
+    params = {p["name"]: (p["value"], p["applyMethod"]) for p in pg.inputs["parameters"]}
+    assert "pgaudit" in params["shared_preload_libraries"][0].split(","), "pgaudit is not loaded"
+    # A static parameter: set for the next reboot (maintenance window), never forcing one mid-day.
+    assert params["shared_preload_libraries"][1] == "pending-reboot"
+    assert params["pgaudit.log"][0] == "ddl,role,write"
+    assert params["pgaudit.log_parameter"][0] == "0", "bind parameter values (amounts, tokens) would be logged"
+    assert params["log_statement"][0] == "none", "PostgreSQL statement logging would log literal values"
+    assert params["pgaudit.role"][0] == "rds_pgaudit"
+
+
+def test_enhanced_monitoring_log_group_is_created_encrypted_where_monitoring_is_on(stack: Evaluation) -> None:
+    """RDS would create RDSOSMetrics unencrypted and kept forever; the account's singleton owner creates it first."""
+    groups = {g.inputs["name"]: g for g in mine(stack, LOG_GROUP)}
+    if not EXPECTED[stack.stack].monitoring:
+        assert "RDSOSMetrics" not in groups
+        return
+    group = groups["RDSOSMetrics"]
+    assert group.inputs["kmsKeyId"] == stack.outputs["kmsLogsKeyArn"]
+    assert group.inputs["retentionInDays"] == EXPECTED[stack.stack].log_retention_days
+    for inst in instances(stack):
+        assert group.urn in inst.depends_on, f"{inst.name} could start publishing before RDSOSMetrics exists"
+
+
 # --- network placement ----------------------------------------------------------------------------
 
 
@@ -236,8 +266,11 @@ def test_subnet_group_on_database_subnets_and_private(stack: Evaluation) -> None
 def test_maintenance_is_scheduled_and_tls_ca_pinned(stack: Evaluation) -> None:
     c = cluster(stack)
     assert c.inputs["applyImmediately"] is False, f"{c.name}: changes must wait for the maintenance window"
+    assert c.inputs["allowMajorVersionUpgrade"] is False, f"{c.name}: a major upgrade must be a deliberate change"
     for inst in instances(stack):
-        assert inst.inputs["autoMinorVersionUpgrade"] is True, f"{inst.name}: minor upgrades off"
+        # Version policy (issue #8.3): AWS upgrading the minor under the stack makes the next `pulumi up`
+        # attempt a downgrade and fail; the pinned version moves only when the stack says so.
+        assert inst.inputs["autoMinorVersionUpgrade"] is False, f"{inst.name}: AWS must not upgrade the engine"
         assert inst.inputs["applyImmediately"] is False, f"{inst.name}: applyImmediately"
         assert inst.inputs["caCertIdentifier"] == "rds-ca-rsa2048-g1", f"{inst.name}: CA {inst.inputs.get('caCertIdentifier')}"
 
@@ -248,7 +281,7 @@ def test_maintenance_is_scheduled_and_tls_ca_pinned(stack: Evaluation) -> None:
 def test_postgresql_log_export_to_our_encrypted_log_group(stack: Evaluation) -> None:
     c = cluster(stack)
     assert "postgresql" in c.inputs["enabledCloudwatchLogsExports"], f"{c.name}: postgresql log not exported"
-    lg = single(stack, LOG_GROUP)
+    lg = stack.named("database-postgresql-logs")
     assert lg.inputs["name"] == f"/aws/rds/cluster/{c.inputs['clusterIdentifier']}/postgresql", f"{lg.name}: name"
     retention = lg.inputs["retentionInDays"]
     assert retention == preset(stack.stack).observability.log_retention_days, f"{lg.name}: retention {retention}"
@@ -291,7 +324,12 @@ def test_performance_insights_and_enhanced_monitoring(stack: Evaluation) -> None
 
 
 def test_every_taggable_resource_is_tagged(stack: Evaluation) -> None:
-    for r in [cluster(stack), *instances(stack), *(single(stack, t) for t in (SUBNET_GROUP, PARAMETER_GROUP, LOG_GROUP))]:
+    for r in [
+        cluster(stack),
+        *instances(stack),
+        *mine(stack, LOG_GROUP),
+        *(single(stack, t) for t in (SUBNET_GROUP, PARAMETER_GROUP)),
+    ]:
         tags = r.inputs.get("tags", {})
         assert tags.get("Environment") == stack.stack and tags.get("Component") == "database", f"{r.name}: tags {tags}"
         assert tags.get("Compliance") == "pci-dss", f"{r.name}: Compliance tag {tags.get('Compliance')}"

@@ -80,7 +80,7 @@ def test_execution_policy_pulls_only_from_the_given_repositories() -> None:
 
 
 def test_execution_policy_writes_only_to_the_given_log_groups_streams() -> None:
-    logs = by_sid(execution_policy())["WriteServiceLogs"]
+    logs = by_sid(execution_policy())["WriteTaskLogs"]
     assert sorted(p.actions(logs)) == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert sorted(p.resources(logs)) == sorted(f"{g}:*" for g in GROUPS)
 
@@ -108,17 +108,23 @@ def test_execution_policy_deduplicates_resources() -> None:
     [
         {"repository_arns": []},
         {"log_group_arns": []},
-        {"secret_arns": []},
         {"secret_arns": [DB_SECRET, ""]},
         {"secrets_key_arn": ""},
         {"region": ""},
     ],
-    ids=["no-repos", "no-log-groups", "no-secrets", "empty-secret", "no-key", "no-region"],
+    ids=["no-repos", "no-log-groups", "empty-secret", "no-key", "no-region"],
 )
 def test_execution_policy_refuses_empty_scopes(override: dict[str, Any]) -> None:
     # An empty Resource list is rejected by IAM; an empty ARN would be a silent bug.
     with pytest.raises(ValueError):
         execution_policy(**override)
+
+
+def test_execution_policy_of_a_task_without_secrets_reads_no_secret() -> None:
+    """The services' execution role: images and logs only; no secret, no key (issue #8.6: no master secret)."""
+    doc = execution_policy(secret_arns=[], secrets_key_arn=None)
+    assert sorted(by_sid(doc)) == ["EcrAuthorizationToken", "EcrPull", "WriteTaskLogs"]
+    assert not any(a.startswith(("secretsmanager:", "kms:")) for s in p.statements(doc) for a in p.actions(s))
 
 
 def test_log_stream_arns_appends_stream_wildcard_once() -> None:
@@ -135,6 +141,21 @@ def test_task_role_policy_publishes_metrics_only_into_its_own_namespace(service:
     assert p.actions(statement) == ["cloudwatch:PutMetricData"]
     assert p.resources(statement) == ["*"]
     assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/{service}"}}
+    assert p.least_privilege_violations(doc) == []
+
+
+def test_task_role_policy_connects_as_its_own_database_and_redis_user_only() -> None:
+    """IAM authentication (issue #8.6, #8.7): rds-db:connect on one database user, elasticache:Connect on one user."""
+    db_user = p.rds_db_user_arn(REGION, "123456789012", "cluster-ABC", "scalepay_payment")
+    assert db_user == f"arn:aws:rds-db:{REGION}:123456789012:dbuser:cluster-ABC/scalepay_payment"
+    group = f"arn:aws:elasticache:{REGION}:123456789012:replicationgroup:scalepay-redis-prod"
+    user = p.elasticache_user_arn(REGION, "123456789012", "scalepay-payment-redis-prod")
+    doc = p.service_task_role_policy("payment", db_user_arns=[db_user], cache_resource_arns=[group, user])
+    statements = by_sid(doc)
+    assert p.actions(statements["ConnectAsOwnDatabaseUser"]) == ["rds-db:connect"]
+    assert p.resources(statements["ConnectAsOwnDatabaseUser"]) == [db_user]
+    assert p.actions(statements["ConnectToRedisAsOwnUser"]) == ["elasticache:Connect"]
+    assert p.resources(statements["ConnectToRedisAsOwnUser"]) == sorted([group, user])
     assert p.least_privilege_violations(doc) == []
 
 

@@ -45,7 +45,13 @@ MANAGED_GROUPS = {
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesSQLiRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+    # Issue #8.15: VPNs, Tor and hosting providers, where card-testing bots come from.
+    "AWSManagedRulesAnonymousIpList",
 }
+
+#: Largest request body per public path (issue #8.12): payment requests on /api/* up to the 8 KB the WAF can
+#: inspect on an ALB; /payment/* and /notification/* serve only a health check in public.
+BODY_LIMITS = {"/api/": 8192, "/payment/": 1024, "/notification/": 1024}
 STANDARD_TAGS = {"Project", "Environment", "Component", "ManagedBy", "CostCenter", "Compliance"}
 TAGGABLE = {ALB, LISTENER, LISTENER_RULE, TARGET_GROUP, BUCKET, ACM_CERT, WEB_ACL, LOG_GROUP}
 
@@ -154,12 +160,14 @@ def test_alb_access_logs_enabled_to_the_logs_bucket_after_its_policy(edge: Edge)
 # --- access-logs bucket ---------------------------------------------------------------------------
 
 
-def test_logs_bucket_name_is_unique_per_account_and_not_force_destroyed(edge: Edge) -> None:
+def test_logs_bucket_name_is_unique_per_account_and_destroyable_only_where_unprotected(edge: Edge) -> None:
     bucket = edge.one(BUCKET)
     name = bucket.inputs["bucket"]
     assert name == f"scalepay-alb-logs-{edge.env}-{ACCOUNT_ID}", name
     assert len(name) <= 63, f"{name}: S3 bucket names are limited to 63 characters"
-    assert bucket.inputs.get("forceDestroy", False) is False, f"{name}: force_destroy would delete audit logs"
+    # Issue #8.10: an unprotected environment tears down with its (versioned) logs; prod keeps them.
+    expected = {"dev": True, "staging": True, "prod": False}[edge.env]
+    assert bucket.inputs.get("forceDestroy") is expected, f"{name}: forceDestroy should be {expected}"
     assert STANDARD_TAGS <= set(bucket.inputs.get("tags", {})), f"{name}: missing standard tags"
 
 
@@ -420,6 +428,38 @@ def test_waf_rate_rule_blocks_per_ip(waf_edge: Edge) -> None:
     assert "block" in rule["action"], f"{acl.inputs['name']}/{rule['name']}: must block, got {rule['action']}"
 
 
+def test_waf_limits_request_bodies_per_path(waf_edge: Edge) -> None:
+    """Each public path gets its own body limit; the common rule set's blanket 8 KB rule only counts."""
+    acl = _require_waf(waf_edge)
+    limits = {}
+    for rule in acl.inputs["rules"]:
+        statement = rule["statement"].get("andStatement")
+        if not statement:
+            continue
+        first, size = statement["statements"]
+        path = first["byteMatchStatement"]
+        assert path["positionalConstraint"] == "STARTS_WITH" and "uriPath" in path["fieldToMatch"], rule["name"]
+        constraint = size["sizeConstraintStatement"]
+        assert constraint["comparisonOperator"] == "GT", rule["name"]
+        # The ALB hands WAF at most 8 KB: a longer body must match (be blocked), not slip through uninspected.
+        assert constraint["fieldToMatch"]["body"]["oversizeHandling"] == "MATCH", rule["name"]
+        assert "block" in rule["action"], rule["name"]
+        limits[path["searchString"]] = constraint["size"]
+    assert limits == BODY_LIMITS
+    common = next(r for r in acl.inputs["rules"] if r["name"] == "AWSManagedRulesCommonRuleSet")
+    overrides = common["statement"]["managedRuleGroupStatement"]["ruleActionOverrides"]
+    assert overrides == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
+    # The services enforce the same limit themselves (defence in depth, and dev has no WAF).
+    for service, limit in (("api", 8192), ("payment", 1024), ("notification", 1024)):
+        td = next(
+            t
+            for t in waf_edge.evaluation.of_type("aws:ecs/taskDefinition:TaskDefinition")
+            if t.name == f"{service}-task-definition"
+        )
+        env = {e["name"]: e["value"] for e in json.loads(td.inputs["containerDefinitions"])[0]["environment"]}
+        assert env["MAX_REQUEST_BODY_BYTES"] == str(limit), service
+
+
 def test_waf_visibility_config_on_every_rule_and_acl(waf_edge: Edge) -> None:
     edge = waf_edge
     acl = _require_waf(edge)
@@ -430,7 +470,8 @@ def test_waf_visibility_config_on_every_rule_and_acl(waf_edge: Edge) -> None:
         assert config["sampledRequestsEnabled"] is True, f"{acl.inputs['name']}/{label}: sampling off"
         assert config["metricName"], f"{acl.inputs['name']}/{label}: no metric name"
         metrics.append(config["metricName"])
-    assert len(metrics) == len(set(metrics)) == 1 + len(MANAGED_GROUPS) + 1, f"{acl.inputs['name']}: metric names {metrics}"
+    # The ACL, the rate rule, one body-size rule per service, one rule per managed group.
+    assert len(metrics) == len(set(metrics)) == 1 + 1 + 3 + len(MANAGED_GROUPS), f"{acl.inputs['name']}: metric names {metrics}"
 
 
 def test_waf_logs_to_encrypted_aws_waf_logs_group(waf_edge: Edge) -> None:

@@ -135,14 +135,50 @@ def test_topic_policy_lets_cloudwatch_publish_over_tls_only(run: tuple[Environme
     )
 
 
-def test_email_subscription_only_when_configured() -> None:
+def test_every_configured_subscriber_receives_the_alarms() -> None:
+    """Issue #8.8: alarms reach a person; e-mail, an HTTPS endpoint, SQS queues and Lambda functions can subscribe."""
     default = evaluate("dev", default_config("dev"))
-    assert _ours(default, "aws:sns/topicSubscription:TopicSubscription") == []
-    with_email = evaluate("dev", {**default_config("dev"), "scalepayments:alarmEmail": "oncall@example.com"})
-    (subscription,) = _ours(with_email, "aws:sns/topicSubscription:TopicSubscription")
-    assert subscription.inputs["protocol"] == "email"
-    assert subscription.inputs["endpoint"] == "oncall@example.com"
-    assert subscription.inputs["topic"] == _topic(with_email).state["arn"]
+    assert _ours(default, "aws:sns/topicSubscription:TopicSubscription") == [], "dev subscribes nobody by default"
+    queue = "arn:aws:sqs:us-east-1:123456789012:pager"
+    function = "arn:aws:lambda:us-east-1:123456789012:function:to-chat"
+    config = {
+        **default_config("dev"),
+        "scalepayments:alarmEmail": "oncall@example.com",
+        "scalepayments:alarmHttpsEndpoint": "https://events.pagerduty.com/integration/abc/enqueue",
+        "scalepayments:alarmSubscriberArns": f"{queue},{function}",
+    }
+    evaluation = evaluate("dev", config)
+    found = {
+        (s.inputs["protocol"], s.inputs["endpoint"]) for s in _ours(evaluation, "aws:sns/topicSubscription:TopicSubscription")
+    }
+    assert found == {
+        ("email", "oncall@example.com"),
+        ("https", "https://events.pagerduty.com/integration/abc/enqueue"),
+        ("sqs", queue),
+        ("lambda", function),
+    }
+    topic_arn = _topic(evaluation).state["arn"]
+    assert all(s.inputs["topic"] == topic_arn for s in _ours(evaluation, "aws:sns/topicSubscription:TopicSubscription"))
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_staging_and_prod_refuse_alarms_that_page_nobody(env: str) -> None:
+    from lib.config import ConfigError
+
+    config = {k: v for k, v in default_config(env).items() if k != "scalepayments:alarmSubscriberArns"}
+    with pytest.raises(ConfigError) as excinfo:
+        evaluate(env, config)
+    message = str(excinfo.value)
+    assert message.startswith("scalepayments:alarmEmail: invalid value None; allowed: at least one alarm subscriber")
+    assert f"{env} refuses to deploy alarms that page nobody" in message
+
+
+def test_a_subscriber_arn_must_be_a_queue_or_a_function() -> None:
+    from lib.config import ConfigError
+
+    config = {**default_config("staging"), "scalepayments:alarmSubscriberArns": "arn:aws:sns:us-east-1:123456789012:other"}
+    with pytest.raises(ConfigError, match=r"scalepayments:alarmSubscriberArns.*SQS queues"):
+        evaluate("staging", config)
 
 
 # --- alarms -------------------------------------------------------------------------------------

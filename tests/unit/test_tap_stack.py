@@ -115,6 +115,38 @@ VALIDATION_CASES = [
     ("redis multi-az one node", {"cacheNodeCount": "1"}, (), "scalepayments:cacheAutomaticFailover", "True", "at least 2"),
     ("waf rate limit", {"wafRateLimit": "5"}, (), "scalepayments:wafRateLimit", "5", "10 to"),
     ("kms window", {"kmsDeletionWindowDays": "3"}, (), "scalepayments:kmsDeletionWindowDays", "3", "7 to 30"),
+    # Issue #8.2: staging and prod pull nothing anonymously from a public registry.
+    (
+        "public image",
+        {"paymentImage": "nginxinc/nginx-unprivileged:1.27-alpine"},
+        (),
+        "scalepayments:paymentImage",
+        "nginxinc/nginx-unprivileged:1.27-alpine",
+        "private Amazon ECR registry",
+    ),
+    (
+        "public images outside dev",
+        {"allowPublicImages": "true"},
+        (),
+        "scalepayments:allowPublicImages",
+        "True",
+        "false outside dev",
+    ),
+    # Issue #8.8: alarms must page someone in staging and prod.
+    ("no alarm subscriber", {}, ("scalepayments:alarmSubscriberArns",), "scalepayments:alarmEmail", "None", "page nobody"),
+    (
+        "not an https endpoint",
+        {"alarmHttpsEndpoint": "http://hooks.example.com"},
+        (),
+        "alarmHttpsEndpoint",
+        "http://",
+        "https://",
+    ),
+    # Issue #8.4: a shared account names its singleton owner explicitly.
+    ("shared account owner", {"accountModel": "shared"}, (), "scalepayments:manageAccountSingletons", "None", "exactly one"),
+    ("account model", {"accountModel": "pooled"}, (), "scalepayments:accountModel", "pooled", "dedicated"),
+    # Issue #8.3: IAM authentication to Redis needs Redis 7.
+    ("redis 6", {"cacheEngineVersion": "6.2"}, (), "scalepayments:cacheEngineVersion", "6.2", "7.0 or later"),
 ]
 
 
@@ -134,13 +166,27 @@ def test_invalid_setting_is_rejected_before_any_resource(
 
 
 def test_environment_defaults_to_stack_name() -> None:
-    assert (
-        cfg.build("prod", {"certificateArn": default_config("prod")["scalepayments:certificateArn"]}).environment
-        is cfg.Environment.PROD
-    )
+    prod = {k.split(":", 1)[1]: v for k, v in default_config("prod").items() if k.startswith("scalepayments:")}
+    assert cfg.build("prod", prod).environment is cfg.Environment.PROD
     message, registered = config_error("sandbox", {})
     assert "defaulted from the stack name" in message and "'sandbox'" in message
     assert registered == []
+
+
+def test_an_ephemeral_copy_is_unprotected_and_owns_no_account_singleton() -> None:
+    """Issue #8.10: an environmentSuffix copy tears down cleanly and can be recreated at once under the same name."""
+    prod = {k.split(":", 1)[1]: v for k, v in default_config("prod").items() if k.startswith("scalepayments:")}
+    copy = cfg.build("prod", {**prod, "environmentSuffix": "pr7"})
+    assert (copy.protection.protect, copy.protection.retain_on_delete) == (False, False)
+    assert (copy.database.deletion_protection, copy.database.final_snapshot, copy.edge.alb_deletion_protection) == (False,) * 3
+    assert copy.account_security.manage_account_singletons is False, "a copy shares its original's account"
+    explicit = cfg.build("prod", {**prod, "environmentSuffix": "pr7", "protectResources": "true"})
+    assert explicit.protection.protect is True, "explicit configuration still wins"
+    evaluation = evaluate("prod", {**default_config("prod"), "scalepayments:environmentSuffix": "pr7"})
+    assert not [r.name for r in evaluation.registrations if r.protect or r.retain_on_delete]
+    assert all(b.inputs["forceDestroy"] is True for b in evaluation.of_type("aws:s3/bucket:Bucket"))
+    assert all(r.inputs["forceDelete"] is True for r in evaluation.of_type("aws:ecr/repository:Repository"))
+    assert evaluation.of_type("aws:guardduty/detector:Detector") == []
 
 
 def test_environment_setting_overrides_stack_name() -> None:
@@ -489,7 +535,13 @@ def test_no_secret_in_container_environment(stack: Evaluation) -> None:
             for variable in container.get("environment", []):
                 name = variable["name"].upper()
                 assert not any(word in name for word in ("PASSWORD", "TOKEN", "SECRET")), f"{r.name}: {name}"
-            assert container.get("secrets"), f"{r.name}: credentials must come from Secrets Manager"
+            # Services hold no credential at all (IAM auth to both data stores); only the one-off migrate
+            # task receives the Aurora master secret, and only through ECS secrets (issue #8.6).
+            secrets = {s["name"] for s in container.get("secrets", [])}
+            expected = {"DB_MASTER_USERNAME", "DB_MASTER_PASSWORD"} if r.name == "migrate-task-definition" else set()
+            assert secrets == expected, f"{r.name}: secrets {sorted(secrets)}"
+            if expected:
+                assert all(s["valueFrom"].startswith(stack.outputs["auroraSecretArn"]) for s in container["secrets"]), r.name
 
 
 def test_every_s3_bucket_is_locked_down(stack: Evaluation) -> None:
