@@ -1,7 +1,7 @@
 """Which rules block a deployment where, and with which thresholds.
 
 Enforcement is mandatory everywhere except a documented few rules that are advisory in dev:
-they guard production resilience or retention, not cardholder-data exposure, and dev holds no
+they guard production resilience, retention or operations, not cardholder-data exposure, and dev holds no
 cardholder data (PCI DSS scope covers staging only as the pre-production copy of the CDE).
 The environment is the stack name (``dev``, ``staging``, ``prod``; ``dev-pr1`` counts as dev);
 an unknown stack gets the production profile, so a typo fails closed.
@@ -41,6 +41,8 @@ ADVISORY_IN_DEV: dict[str, str] = {
     "aurora-backup-retention": "dev keeps 1 day of backups to save cost; 7+ days is a production resilience rule",
     "log-group-retention": "365-day retention (Req 10.5.1) applies to the CDE; dev keeps short logs to save cost",
     "waf-attached": "dev is not exposed to customer traffic; WAF costs money per web ACL and rule",
+    "ecs-images-from-private-registry": "dev may try public images (no cardholder data); staging and prod run only ECR images",
+    "alarm-topic-has-subscriber": "nobody is on call for dev; its alarms go to the topic for whoever looks at it",
 }
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"

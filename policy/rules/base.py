@@ -165,6 +165,11 @@ def is_true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def is_false(value: Any) -> bool:
+    """True for ``False`` and the string ``"false"``: an explicit off, not merely unset (None)."""
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
 def is_customer_managed_key(value: Any) -> bool:
     """A KMS key reference that is not empty and not an AWS-managed ``alias/aws/...`` key."""
     if not isinstance(value, str) or not value.strip():

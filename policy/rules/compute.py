@@ -1,5 +1,5 @@
 """Compute guardrails (PCI DSS 4.0 Req 1.4, 2.2, 6, 7.2, 8.6 and 10.2): hardened ECS tasks that log,
-hold no secrets in plain text and get no public IP; scanned, immutable images.
+hold no secrets in plain text and get no public IP; scanned, immutable images from our own registry.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ ECR_REPOSITORY = "aws:ecr/repository:Repository"
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH", re.IGNORECASE)
 #: ...unless they only point at one (an ARN, id or name is not the secret itself).
 _REFERENCE_SUFFIX = re.compile(r"_(ARN|ID|NAME|PATH|REGION|URL|ENDPOINT|HOST|PORT)$", re.IGNORECASE)
+#: ...or name an authentication *method* (``DB_AUTH=iam``): that says how to authenticate, it holds no credential.
+AUTH_METHODS: frozenset[str] = frozenset({"iam", "none"})
+
+
+#: A private Amazon ECR registry: ``<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>...``.
+#: Anything else (Docker Hub, ECR Public, GHCR, quay.io) is pulled anonymously: rate-limited and not
+#: scanned by our ECR repositories' scan-on-push.
+PRIVATE_ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^/\s]+")
+
+#: The scratch path a container with a read-only root filesystem must be able to write to.
+SCRATCH_PATH = "/tmp"
 
 
 def _containers(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -43,6 +54,60 @@ def ecs_read_only_root_filesystem(resource_type: str, props: Mapping[str, Any], 
         pci("2.2.6", f"container '{name}' has a writable root filesystem (readonlyRootFilesystem is not true)")
         for name, container in _containers(props)
         if not is_true(container.get("readonlyRootFilesystem"))
+    ]
+
+
+def _volume_names(props: Mapping[str, Any]) -> set[str]:
+    """The names of the task definition's ``volumes`` (what a mount point's ``sourceVolume`` may name)."""
+    return {str(as_map(v).get("name")) for v in as_list(props.get("volumes")) if as_map(v).get("name")}
+
+
+def _scratch_mount_problems(container: Mapping[str, Any], volumes: set[str]) -> list[str]:
+    """Why none of the container's mount points gives it a writable ``/tmp`` (empty when one does)."""
+    problems = []
+    for mount in as_list(container.get("mountPoints")):
+        mount = as_map(mount)
+        if str(mount.get("containerPath") or "").rstrip("/") != SCRATCH_PATH:
+            continue
+        source = mount.get("sourceVolume")
+        if is_true(mount.get("readOnly")):
+            problems.append(f"mounts {SCRATCH_PATH} read-only (mountPoints readOnly is true)")
+        elif not source or str(source) not in volumes:
+            problems.append(
+                f"mounts {SCRATCH_PATH} from '{source or '<none>'}', which is not one of the task definition's volumes"
+            )
+        else:
+            return []
+    return problems or [f"has no writable mount at {SCRATCH_PATH} (mountPoints)"]
+
+
+def ecs_read_only_root_writable_scratch(
+    resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS
+) -> list[str]:
+    """A container with a read-only root filesystem gets a writable ``/tmp`` from a task volume.
+
+    Without one, the first temporary file (Python's tempfile, a TLS library's cache) fails and the
+    task crash-loops at start on Fargate: the hardening of 2.2.6 must not make the service unusable.
+    """
+    volumes = _volume_names(props)
+    return [
+        pci("2.2.6", f"container '{name}' has a read-only root filesystem but {problem}; it cannot write temporary files")
+        for name, container in _containers(props)
+        if is_true(container.get("readonlyRootFilesystem"))
+        for problem in _scratch_mount_problems(container, volumes)
+    ]
+
+
+def ecs_images_from_private_registry(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
+    """Every container image comes from a private Amazon ECR registry (scanned, not rate-limited)."""
+    return [
+        pci(
+            "6.3.2",
+            f"container '{name}' runs image '{container.get('image') or '<none>'}' from outside a private Amazon ECR "
+            "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+        )
+        for name, container in _containers(props)
+        if not PRIVATE_ECR_IMAGE.match(str(container.get("image") or ""))
     ]
 
 
@@ -73,6 +138,9 @@ def ecs_no_secrets_in_environment(resource_type: str, props: Mapping[str, Any], 
     for name, container in _containers(props):
         for variable in as_list(container.get("environment")):
             key = str(as_map(variable).get("name", ""))
+            value = str(as_map(variable).get("value", ""))
+            if key.upper().endswith("_AUTH") and value.lower() in AUTH_METHODS:
+                continue
             if _SECRET_NAME.search(key) and not _REFERENCE_SUFFIX.search(key):
                 messages.append(
                     pci(
@@ -119,6 +187,22 @@ RULES: tuple[Rule, ...] = (
         "ECS containers run with a read-only root filesystem.",
         (TASK_DEFINITION,),
         ecs_read_only_root_filesystem,
+    ),
+    ResourceRule(
+        "ecs-read-only-root-writable-scratch",
+        "compute",
+        "2.2.6",
+        "ECS containers with a read-only root filesystem have a writable /tmp task volume.",
+        (TASK_DEFINITION,),
+        ecs_read_only_root_writable_scratch,
+    ),
+    ResourceRule(
+        "ecs-images-from-private-registry",
+        "compute",
+        "6.3.2",
+        "ECS containers run images from a private Amazon ECR registry.",
+        (TASK_DEFINITION,),
+        ecs_images_from_private_registry,
     ),
     ResourceRule(
         "ecs-no-privileged-containers",

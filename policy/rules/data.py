@@ -1,5 +1,6 @@
-"""Data guardrails (PCI DSS 4.0 Req 3, 4 and 12.10): stored data is encrypted with our own keys,
-travels over TLS only, survives mistakes (deletion protection, backups).
+"""Data guardrails (PCI DSS 4.0 Req 3, 4, 6.5, 10.2 and 12.10): stored data is encrypted with our own
+keys, travels over TLS only, survives mistakes (deletion protection, backups); engines change only when
+the stack says so, and the database keeps a statement-level audit trail without logging values.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from policy.rules.base import (
     by_type,
     find,
     is_customer_managed_key,
+    is_false,
     is_true,
     pci,
 )
 
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
+RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_CLUSTER_PARAMETER_GROUP = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -35,6 +38,14 @@ KMS_KEY = "aws:kms/key:Key"
 
 #: Aurora's engine default for automated backups when backupRetentionPeriod is not set.
 AURORA_DEFAULT_BACKUP_DAYS = 1
+
+#: The engine ``aurora-ssl-only`` assumes when a cluster names none; the audit rule does the same.
+DEFAULT_AURORA_ENGINE = "aurora-postgresql"
+#: pgaudit statement classes that must be logged: schema changes and role/privilege changes (PCI DSS 10.2.1.2,
+#: 10.2.1.5, 10.2.2).
+PGAUDIT_REQUIRED_CLASSES: tuple[str, ...] = ("ddl", "role")
+#: Values of a PostgreSQL boolean parameter that turn it off (RDS takes 0/1; PostgreSQL also reads off/false).
+POSTGRES_OFF: frozenset[str] = frozenset({"0", "off", "false"})
 
 
 def database_encrypted_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
@@ -54,11 +65,16 @@ def _ssl_parameter(engine: str) -> tuple[str, frozenset[str]]:
     return "rds.force_ssl", frozenset({"1"})
 
 
+def _parameter_values(group: StackResource) -> dict[str, str]:
+    """A (cluster) parameter group's ``parameters`` as name -> value."""
+    return {str(as_map(p).get("name")): str(as_map(p).get("value")) for p in as_list(group.props.get("parameters"))}
+
+
 def aurora_ssl_only(resources: Sequence[StackResource], params: Params = DEFAULT_PARAMS) -> list[Violation]:
     """Every Aurora cluster references a cluster parameter group that forces TLS (rds.force_ssl=1)."""
     violations = []
     for cluster in by_type(resources, RDS_CLUSTER):
-        engine = str(cluster.props.get("engine") or "aurora-postgresql")
+        engine = str(cluster.props.get("engine") or DEFAULT_AURORA_ENGINE)
         parameter, accepted = _ssl_parameter(engine)
         group_name = cluster.props.get("dbClusterParameterGroupName")
         group = find(resources, group_name, RDS_CLUSTER_PARAMETER_GROUP)
@@ -72,7 +88,7 @@ def aurora_ssl_only(resources: Sequence[StackResource], params: Params = DEFAULT
                 Violation(cluster.name, pci("4.2.1", f"Aurora cluster {problem}; it must set {parameter}=1"), cluster.urn)
             )
             continue
-        values = {str(as_map(p).get("name")): str(as_map(p).get("value")) for p in as_list(group.props.get("parameters"))}
+        values = _parameter_values(group)
         if values.get(parameter) not in accepted:
             violations.append(
                 Violation(
@@ -86,6 +102,92 @@ def aurora_ssl_only(resources: Sequence[StackResource], params: Params = DEFAULT
                 )
             )
     return violations
+
+
+def _items(value: str | None) -> list[str]:
+    """A comma-separated parameter value as lower-case items (``"pg_stat_statements, pgaudit"`` -> 2 items)."""
+    return [item.strip().lower() for item in (value or "").split(",") if item.strip()]
+
+
+def _pgaudit_logs(classes: list[str], wanted: str) -> bool:
+    """True when a ``pgaudit.log`` value includes class ``wanted`` (named or via ``all``, and not ``-wanted``)."""
+    return (wanted in classes or "all" in classes) and f"-{wanted}" not in classes
+
+
+def _audit_problems(group: StackResource) -> list[str]:
+    """What a cluster parameter group lacks for pgaudit statement logging without bind values."""
+    values = _parameter_values(group)
+    problems = []
+    libraries = values.get("shared_preload_libraries")
+    if "pgaudit" not in _items(libraries):
+        problems.append(
+            f"cluster parameter group '{group.name}' does not load pgaudit "
+            f"(shared_preload_libraries={libraries or '<unset>'}); it must include pgaudit"
+        )
+    classes = values.get("pgaudit.log")
+    if not all(_pgaudit_logs(_items(classes), wanted) for wanted in PGAUDIT_REQUIRED_CLASSES):
+        problems.append(
+            f"cluster parameter group '{group.name}' sets pgaudit.log={classes or '<unset>'}; "
+            f"it must include {' and '.join(PGAUDIT_REQUIRED_CLASSES)}"
+        )
+    log_parameter = values.get("pgaudit.log_parameter")
+    if str(log_parameter).strip().lower() not in POSTGRES_OFF:
+        problems.append(
+            f"cluster parameter group '{group.name}' sets pgaudit.log_parameter={log_parameter or '<unset>'}; "
+            "it must be 0 so that bind parameter values (which may carry sensitive data) are not logged"
+        )
+    return problems
+
+
+def aurora_audit_logging(resources: Sequence[StackResource], params: Params = DEFAULT_PARAMS) -> list[Violation]:
+    """Every Aurora PostgreSQL cluster's parameter group loads pgaudit, logs DDL and role changes, not bind values."""
+    violations = []
+    for cluster in by_type(resources, RDS_CLUSTER):
+        if str(cluster.props.get("engine") or DEFAULT_AURORA_ENGINE) != "aurora-postgresql":
+            continue
+        group_name = cluster.props.get("dbClusterParameterGroupName")
+        group = find(resources, group_name, RDS_CLUSTER_PARAMETER_GROUP)
+        if group is None:
+            problem = (
+                "references no cluster parameter group (dbClusterParameterGroupName)"
+                if not group_name
+                else f"references parameter group '{group_name}' that is not part of this stack"
+            )
+            violations.append(
+                Violation(
+                    cluster.name,
+                    pci("10.2.1", f"Aurora cluster {problem}; it must load and configure pgaudit"),
+                    cluster.urn,
+                )
+            )
+            continue
+        violations.extend(Violation(cluster.name, pci("10.2.1", p), cluster.urn) for p in _audit_problems(group))
+    return violations
+
+
+def engine_version_pinned(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
+    """Database and cache engines change only when the stack says so.
+
+    The provider defaults ``autoMinorVersionUpgrade`` to true: AWS then upgrades the engine in a
+    maintenance window, the stack still names the old version, and the next ``pulumi up`` tries a
+    downgrade that AWS refuses, blocking every later (security) change. A major upgrade is a
+    planned, tested change (PCI DSS 6.5.1), never a side effect.
+    """
+    messages = []
+    if resource_type == RDS_CLUSTER:
+        if not props.get("engineVersion"):
+            messages.append(pci("6.5.1", "Aurora cluster does not pin its engine version (engineVersion)"))
+        if is_true(props.get("allowMajorVersionUpgrade")):
+            messages.append(
+                pci("6.5.1", "Aurora cluster allows major engine version upgrades (allowMajorVersionUpgrade is true)")
+            )
+        return messages
+    kind = "Redis replication group" if resource_type == REPLICATION_GROUP else "database instance"
+    if not is_false(props.get("autoMinorVersionUpgrade")):
+        messages.append(pci("6.5.1", f"{kind} lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)"))
+    if resource_type == REPLICATION_GROUP and not props.get("engineVersion"):
+        messages.append(pci("6.5.1", "Redis replication group does not pin its engine version (engineVersion)"))
+    return messages
 
 
 def redis_encrypted_at_rest_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
@@ -169,6 +271,22 @@ RULES: tuple[Rule, ...] = (
         "Aurora clusters use a parameter group that forces TLS (rds.force_ssl=1).",
         (RDS_CLUSTER,),
         aurora_ssl_only,
+    ),
+    StackRule(
+        "aurora-audit-logging",
+        "data",
+        "10.2.1",
+        "Aurora PostgreSQL loads pgaudit, logs DDL and role changes, and never logs bind parameter values.",
+        (RDS_CLUSTER,),
+        aurora_audit_logging,
+    ),
+    ResourceRule(
+        "engine-version-pinned",
+        "data",
+        "6.5.1",
+        "Aurora and Redis engine versions are pinned: no automatic minor or major upgrades.",
+        (RDS_CLUSTER, RDS_CLUSTER_INSTANCE, REPLICATION_GROUP),
+        engine_version_pinned,
     ),
     ResourceRule(
         "redis-encrypted-at-rest-with-cmk",

@@ -1,5 +1,6 @@
 """Edge guardrails (PCI DSS 4.0 Req 4.2, 6.4 and 10.2): the ALB speaks TLS 1.2+ only, turns plain
-HTTP into a redirect, drops malformed headers, logs every request and sits behind a WAF.
+HTTP into a redirect, drops malformed headers, logs every request and sits behind a WAF that blocks
+with the AWS baseline managed rule groups.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from policy.rules.base import (
     by_type,
     find,
     is_true,
+    parse_json,
     pci,
 )
 
@@ -28,6 +30,17 @@ LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:Load
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LISTENER_RULES = ("aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule")
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+
+#: The AWS managed rule groups every web ACL runs in blocking mode (PCI DSS 6.4.2's "automated technical
+#: solution that detects and prevents web-based attacks"): OWASP-style common attacks, known-bad inputs
+#: (Log4Shell and the like), Amazon's IP reputation list, and anonymising proxies/VPNs/Tor.
+BASELINE_MANAGED_RULE_GROUPS: tuple[str, ...] = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
+)
 
 #: ELB security policies that negotiate TLS 1.2 or newer only (ELBSecurityPolicy-2016-08 allows TLS 1.0).
 TLS12_POLICY = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]|TLS-1-2|FS-1-2)(-|$)")
@@ -114,6 +127,45 @@ def alb_access_logs(resource_type: str, props: Mapping[str, Any], params: Params
     return []
 
 
+def _camel_keys(value: Any) -> Any:
+    """``ruleJson`` (the WAF API's PascalCase) with camelCase keys, as the ``rules`` input spells them."""
+    if isinstance(value, Mapping):
+        return {(k[:1].lower() + k[1:]) if isinstance(k, str) else k: _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def _web_acl_rules(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The web ACL's rules, from ``rules`` or from the ``ruleJson`` alternative."""
+    rules = as_list(props.get("rules")) + as_list(_camel_keys(parse_json(props.get("ruleJson"))))
+    return [as_map(rule) for rule in rules]
+
+
+def _blocks(rule: Mapping[str, Any]) -> bool:
+    """A rule-group rule's override action is ``none`` (the group's own block actions apply), not ``count``."""
+    override = as_map(rule.get("overrideAction"))
+    return override.get("none") is not None and override.get("count") is None
+
+
+def waf_baseline_managed_rules(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
+    """The web ACL runs the AWS baseline managed rule groups with override action ``none`` (blocking)."""
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for rule in _web_acl_rules(props):
+        group = as_map(as_map(rule.get("statement")).get("managedRuleGroupStatement"))
+        if group.get("vendorName") == "AWS" and isinstance(group.get("name"), str):
+            found.setdefault(group["name"], []).append(rule)
+    messages = []
+    for name in BASELINE_MANAGED_RULE_GROUPS:
+        if name not in found:
+            messages.append(pci("6.4.2", f"web ACL does not run the AWS managed rule group {name}"))
+        elif not any(_blocks(rule) for rule in found[name]):
+            messages.append(
+                pci("6.4.2", f"web ACL runs the AWS managed rule group {name} in count mode; its override action must be none")
+            )
+    return messages
+
+
 def waf_attached(resources: Sequence[StackResource], params: Params = DEFAULT_PARAMS) -> list[Violation]:
     """Every internet-facing application load balancer is associated with a WAFv2 web ACL."""
     protected = {str(a.props.get("resourceArn")) for a in by_type(resources, WAF_ASSOCIATION) if a.props.get("webAclArn")}
@@ -164,5 +216,13 @@ RULES: tuple[Rule, ...] = (
         "Internet-facing application load balancers are protected by a WAF web ACL.",
         LOAD_BALANCERS,
         waf_attached,
+    ),
+    ResourceRule(
+        "waf-baseline-managed-rules",
+        "edge",
+        "6.4.2",
+        "WAF web ACLs block with the AWS Common, Known Bad Inputs, IP Reputation and Anonymous IP rule groups.",
+        (WEB_ACL,),
+        waf_baseline_managed_rules,
     ),
 )

@@ -1,5 +1,6 @@
 """Identity guardrails (PCI DSS 4.0 Req 2.2, 3.6, 7 and 8): least privilege for IAM, no
-administrator shortcuts, no blanket decrypt, authenticated and non-default database access.
+administrator shortcuts, no blanket decrypt, authenticated and non-default database access, and
+per-client identities instead of shared static credentials.
 """
 
 from __future__ import annotations
@@ -124,11 +125,37 @@ def aurora_non_default_admin(resource_type: str, props: Mapping[str, Any], param
     return []
 
 
+#: The replication group properties that carry a static Redis AUTH token (``authTokenWo``: write-only variant).
+STATIC_AUTH_TOKEN_PROPS: tuple[str, ...] = ("authToken", "authTokenWo")
+
+
 def redis_auth_required(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
-    """Redis clients must authenticate (AUTH token or RBAC user groups)."""
-    if props.get("authToken") or props.get("authTokenWo") or as_list(props.get("userGroupIds")):
+    """Redis clients must authenticate: RBAC user groups (IAM-authenticated users) or, at least, an AUTH token.
+
+    Whether a static token is acceptable is ``redis-no-static-auth-token``'s question; this rule only
+    refuses a cache that anyone on the network can use.
+    """
+    if any(props.get(prop) for prop in STATIC_AUTH_TOKEN_PROPS) or as_list(props.get("userGroupIds")):
         return []
     return [pci("8.3.1", "Redis accepts unauthenticated clients (no authToken and no userGroupIds)")]
+
+
+def redis_no_static_auth_token(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
+    """Redis authenticates individual users (``userGroupIds``: RBAC users, IAM authentication), not one shared token.
+
+    A replication-group AUTH token is a single static password every client shares: it cannot tell
+    the services apart, lives in configuration and state, and in practice is never rotated (PCI DSS
+    8.6.3). IAM-authenticated users get short-lived tokens signed by each task role instead.
+    """
+    return [
+        pci(
+            "8.6.3",
+            f"Redis uses a static AUTH token shared by every client ({prop}); "
+            "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
+        )
+        for prop in STATIC_AUTH_TOKEN_PROPS
+        if props.get(prop)
+    ]
 
 
 RULES: tuple[Rule, ...] = (
@@ -176,8 +203,16 @@ RULES: tuple[Rule, ...] = (
         "redis-auth-required",
         "identity",
         "8.3.1",
-        "Redis requires client authentication.",
+        "Redis requires client authentication (RBAC/IAM user groups or an AUTH token).",
         (REPLICATION_GROUP,),
         redis_auth_required,
+    ),
+    ResourceRule(
+        "redis-no-static-auth-token",
+        "identity",
+        "8.6.3",
+        "Redis authenticates individual users (RBAC user groups, IAM auth), not a shared static AUTH token.",
+        (REPLICATION_GROUP,),
+        redis_no_static_auth_token,
     ),
 )

@@ -80,5 +80,31 @@ def test_the_policies_see_the_stack_resources(evaluated: tuple[str, list[RuleRes
         "kms-key-rotation",
         "data-stores-no-internet-route",
         "iam-no-wildcard-action",
+        "ecs-read-only-root-writable-scratch",
+        "ecs-images-from-private-registry",
+        "engine-version-pinned",
+        "aurora-audit-logging",
+        "container-insights-logs-managed",
+        "alarm-topic-has-subscriber",
+        "redis-no-static-auth-token",
     ):
         assert checked[name] > 0, f"{env}: {name} checked no resource"
+
+
+def test_the_production_like_policies_see_the_account_baseline_and_waf(evaluated: tuple[str, list[RuleResult]]) -> None:
+    env, results = evaluated
+    if env == "dev":
+        pytest.skip("dev has no WAF web ACL, trail or Config delivery channel")
+    checked = {r.rule.name: r.checked for r in results}
+    for name in ("waf-baseline-managed-rules", "audit-buckets-locked", "cloudtrail-bucket-key-decrypt"):
+        assert checked[name] > 0, f"{env}: {name} checked no resource"
+
+
+def test_dev_alarms_without_a_subscriber_are_only_advisory() -> None:
+    topic = StackResource("aws:sns/topic:Topic", "alarms-topic", {"arn": "arn:aws:sns:us-east-1:123456789012:alarms"})
+    alarm = StackResource(
+        "aws:cloudwatch/metricAlarm:MetricAlarm", "cpu-high", {"alarmActions": ["arn:aws:sns:us-east-1:123456789012:alarms"]}
+    )
+    dev, prod = by_name(run_rules("dev", [topic, alarm])), by_name(run_rules("prod", [topic, alarm]))
+    assert dev["alarm-topic-has-subscriber"].findings and not dev["alarm-topic-has-subscriber"].blocking
+    assert prod["alarm-topic-has-subscriber"].blocking

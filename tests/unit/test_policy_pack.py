@@ -80,6 +80,8 @@ def test_only_the_documented_rules_are_advisory_in_dev() -> None:
             "aurora-backup-retention",
             "log-group-retention",
             "waf-attached",
+            "ecs-images-from-private-registry",
+            "alarm-topic-has-subscriber",
         }
     )
     assert all(level in (EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY) for level in levels.values())
@@ -103,6 +105,11 @@ def test_config_files_set_environment_thresholds() -> None:
     assert configs["prod"]["aurora-deletion-protection"]["requireDeletionProtection"] is True
     assert configs["staging"]["aurora-deletion-protection"]["requireDeletionProtection"] is False
     assert configs["dev"]["waf-attached"]["enforcementLevel"] == "advisory"
+    # Object Lock retention of the audit buckets follows the log retention of each environment.
+    assert configs["prod"]["audit-buckets-locked"]["minLogRetentionDays"] == 365
+    assert configs["staging"]["audit-buckets-locked"]["minLogRetentionDays"] == 90
+    for name in ("ecs-images-from-private-registry", "alarm-topic-has-subscriber"):
+        assert [configs[env][name]["enforcementLevel"] for env in ENVIRONMENTS] == ["advisory", "mandatory", "mandatory"]
 
 
 @pytest.mark.parametrize(

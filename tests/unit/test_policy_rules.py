@@ -18,6 +18,7 @@ from policy.rules import ALL_RULES, compute, data, edge, identity, logging, netw
 from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, StackResource, StackRule
 
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1111-2222"
+ECR_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scalepay-api-prod:1.0.0"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"
 
 
@@ -42,6 +43,8 @@ AURORA = {
     "deletionProtection": True,
     "backupRetentionPeriod": 30,
     "dbClusterParameterGroupName": "scalepay-aurora-prod",
+    "engineVersion": "16.13",
+    "allowMajorVersionUpgrade": False,
 }
 REDIS = {
     "atRestEncryptionEnabled": True,
@@ -49,14 +52,19 @@ REDIS = {
     "transitEncryptionEnabled": True,
     "transitEncryptionMode": "required",
     "authToken": "x" * 32,
+    "engineVersion": "7.1",
+    "autoMinorVersionUpgrade": False,
 }
+#: Redis as the platform runs it: RBAC user group (IAM-authenticated users), no static AUTH token.
+REDIS_RBAC = with_(REDIS, authToken=..., userGroupIds=["scalepay-redis-users-prod"])
 
 
 def container(**changes: Any) -> dict[str, Any]:
     base = {
         "name": "api",
-        "image": "nginxinc/nginx-unprivileged:1.27-alpine",
+        "image": ECR_IMAGE,
         "readonlyRootFilesystem": True,
+        "mountPoints": [{"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": False}],
         "privileged": False,
         "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/api", "awslogs-region": "us-east-1"}},
         "environment": [{"name": "DB_HOST", "value": "db"}, {"name": "DB_SECRET_ARN", "value": SECRET_ARN}],
@@ -65,8 +73,12 @@ def container(**changes: Any) -> dict[str, Any]:
     return with_(base, **changes)
 
 
-def task(*containers: dict[str, Any]) -> dict[str, Any]:
-    return {"family": "api", "containerDefinitions": json.dumps(list(containers or [container()]))}
+def task(*containers: dict[str, Any], volumes: tuple[str, ...] = ("scratch-tmp",)) -> dict[str, Any]:
+    return {
+        "family": "api",
+        "containerDefinitions": json.dumps(list(containers or [container()])),
+        "volumes": [{"name": name} for name in volumes],
+    }
 
 
 def policy_doc(*statements: dict[str, Any]) -> str:
@@ -79,6 +91,51 @@ ADMIN_ATTACHED = (
 )
 READ_SECRET = {"Sid": "ReadDbSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": SECRET_ARN}
 DECRYPT_KEY = {"Sid": "DecryptData", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN}
+
+
+def managed_group(name: str, override: str = "none", vendor: str = "AWS", priority: int = 10) -> dict[str, Any]:
+    """A web ACL rule running an AWS managed rule group (camelCase, as the ``rules`` input spells it)."""
+    return {
+        "name": name,
+        "priority": priority,
+        "overrideAction": {override: {}},
+        "statement": {"managedRuleGroupStatement": {"name": name, "vendorName": vendor}},
+        "visibilityConfig": {"cloudwatchMetricsEnabled": True, "sampledRequestsEnabled": True, "metricName": name},
+    }
+
+
+RATE_LIMIT = {
+    "name": "rate-limit-per-ip",
+    "priority": 0,
+    "action": {"block": {}},
+    "statement": {"rateBasedStatement": {"limit": 2000, "aggregateKeyType": "IP"}},
+}
+BASELINE_GROUPS = [
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
+]
+
+
+def web_acl(*rules: dict[str, Any]) -> dict[str, Any]:
+    """A web ACL with ``rules``; by default the rate limit and the four baseline groups, all blocking."""
+    chosen = (
+        list(rules) if rules else [RATE_LIMIT, *(managed_group(g, priority=10 * i) for i, g in enumerate(BASELINE_GROUPS, 1))]
+    )
+    return {"scope": "REGIONAL", "defaultAction": {"allow": {}}, "rules": chosen}
+
+
+def pascal(value: Any) -> Any:
+    """``value`` with PascalCase keys: the WAF API format that ``ruleJson`` takes."""
+    if isinstance(value, dict):
+        return {k[:1].upper() + k[1:]: pascal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [pascal(v) for v in value]
+    return value
+
+
+SCRATCH = "it cannot write temporary files"
 
 
 @dataclass(frozen=True)
@@ -247,6 +304,44 @@ CASES: dict[str, Case] = {
         with_(AURORA, backupRetentionPeriod=...),
         [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
     ),
+    "engine-pinned/cluster-ok": Case(data.engine_version_pinned, data.RDS_CLUSTER, AURORA, []),
+    "engine-pinned/cluster-unpinned-major-allowed": Case(
+        data.engine_version_pinned,
+        data.RDS_CLUSTER,
+        with_(AURORA, engineVersion=..., allowMajorVersionUpgrade=True),
+        [
+            pci("6.5.1", "Aurora cluster does not pin its engine version (engineVersion)"),
+            pci("6.5.1", "Aurora cluster allows major engine version upgrades (allowMajorVersionUpgrade is true)"),
+        ],
+    ),
+    "engine-pinned/instance-ok": Case(
+        data.engine_version_pinned,
+        data.RDS_CLUSTER_INSTANCE,
+        {"instanceClass": "db.r6g.large", "autoMinorVersionUpgrade": False},
+        [],
+    ),
+    "engine-pinned/instance-provider-default": Case(
+        data.engine_version_pinned,
+        data.RDS_CLUSTER_INSTANCE,
+        {"instanceClass": "db.r6g.large"},
+        [pci("6.5.1", "database instance lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)")],
+    ),
+    "engine-pinned/redis-ok": Case(data.engine_version_pinned, data.REPLICATION_GROUP, REDIS_RBAC, []),
+    "engine-pinned/redis-string-false-ok": Case(
+        data.engine_version_pinned, data.REPLICATION_GROUP, with_(REDIS_RBAC, autoMinorVersionUpgrade="false"), []
+    ),
+    "engine-pinned/redis-auto-upgrade-unpinned": Case(
+        data.engine_version_pinned,
+        data.REPLICATION_GROUP,
+        with_(REDIS_RBAC, autoMinorVersionUpgrade="true", engineVersion=...),
+        [
+            pci(
+                "6.5.1",
+                "Redis replication group lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)",
+            ),
+            pci("6.5.1", "Redis replication group does not pin its engine version (engineVersion)"),
+        ],
+    ),
     # compute
     "read-only-root/ok": Case(compute.ecs_read_only_root_filesystem, compute.TASK_DEFINITION, task(), []),
     "read-only-root/writable": Case(
@@ -319,6 +414,97 @@ CASES: dict[str, Case] = {
         {"imageTagMutability": "MUTABLE"},
         [pci("6.5.1", "ECR repository allows tags to be overwritten (imageTagMutability is not IMMUTABLE)")],
     ),
+    "scratch/ok": Case(compute.ecs_read_only_root_writable_scratch, compute.TASK_DEFINITION, task(), []),
+    "scratch/writable-root-needs-none": Case(
+        compute.ecs_read_only_root_writable_scratch,
+        compute.TASK_DEFINITION,
+        task(container(readonlyRootFilesystem=False, mountPoints=...), volumes=()),
+        [],
+    ),
+    "scratch/trailing-slash-ok": Case(
+        compute.ecs_read_only_root_writable_scratch,
+        compute.TASK_DEFINITION,
+        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp/"}])),
+        [],
+    ),
+    "scratch/no-tmp-mount": Case(
+        compute.ecs_read_only_root_writable_scratch,
+        compute.TASK_DEFINITION,
+        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/var/cache/app", "readOnly": False}])),
+        [
+            pci(
+                "2.2.6",
+                f"container 'api' has a read-only root filesystem but has no writable mount at /tmp (mountPoints); {SCRATCH}",
+            )
+        ],
+    ),
+    "scratch/read-only-tmp": Case(
+        compute.ecs_read_only_root_writable_scratch,
+        compute.TASK_DEFINITION,
+        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": True}])),
+        [
+            pci(
+                "2.2.6",
+                "container 'api' has a read-only root filesystem but mounts /tmp read-only "
+                f"(mountPoints readOnly is true); {SCRATCH}",
+            )
+        ],
+    ),
+    "scratch/volume-not-in-task": Case(
+        compute.ecs_read_only_root_writable_scratch,
+        compute.TASK_DEFINITION,
+        task(container(), container(name="sidecar", mountPoints=...), volumes=("other",)),
+        [
+            pci(
+                "2.2.6",
+                "container 'api' has a read-only root filesystem but mounts /tmp from 'scratch-tmp', "
+                f"which is not one of the task definition's volumes; {SCRATCH}",
+            ),
+            pci(
+                "2.2.6",
+                f"container 'sidecar' has a read-only root filesystem but has no writable mount at /tmp (mountPoints); {SCRATCH}",
+            ),
+        ],
+    ),
+    "private-image/ok": Case(compute.ecs_images_from_private_registry, compute.TASK_DEFINITION, task(), []),
+    "private-image/china-region-digest-ok": Case(
+        compute.ecs_images_from_private_registry,
+        compute.TASK_DEFINITION,
+        task(container(image="123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api@sha256:" + "a" * 64)),
+        [],
+    ),
+    "private-image/public-registries": Case(
+        compute.ecs_images_from_private_registry,
+        compute.TASK_DEFINITION,
+        task(
+            container(image="nginxinc/nginx-unprivileged:1.27-alpine"),
+            container(name="ecr-public", image="public.ecr.aws/nginx/nginx:1.27"),
+            container(name="lookalike", image="123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1"),
+            container(name="no-image", image=...),
+        ),
+        [
+            pci(
+                "6.3.2",
+                "container 'api' runs image 'nginxinc/nginx-unprivileged:1.27-alpine' from outside a private Amazon ECR "
+                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+            ),
+            pci(
+                "6.3.2",
+                "container 'ecr-public' runs image 'public.ecr.aws/nginx/nginx:1.27' from outside a private Amazon ECR "
+                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+            ),
+            pci(
+                "6.3.2",
+                "container 'lookalike' runs image '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1' from "
+                "outside a private Amazon ECR registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+            ),
+            pci(
+                "6.3.2",
+                "container 'no-image' runs image '<none>' from outside a private Amazon ECR "
+                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+            ),
+        ],
+    ),
     # edge
     "tls12/ok": Case(
         edge.alb_https_tls12, edge.LISTENERS[0], {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, []
@@ -355,6 +541,38 @@ CASES: dict[str, Case] = {
         edge.LOAD_BALANCERS[0],
         {"accessLogs": {"bucket": "logs"}},
         [pci("10.2.1", "load balancer access logs are off (accessLogs.enabled with a bucket)")],
+    ),
+    "waf-baseline/ok": Case(edge.waf_baseline_managed_rules, edge.WEB_ACL, web_acl(), []),
+    "waf-baseline/rule-json-ok": Case(
+        edge.waf_baseline_managed_rules,
+        edge.WEB_ACL,
+        {"scope": "REGIONAL", "ruleJson": json.dumps(pascal(web_acl()["rules"]))},
+        [],
+    ),
+    "waf-baseline/counting-missing-and-foreign": Case(
+        edge.waf_baseline_managed_rules,
+        edge.WEB_ACL,
+        web_acl(
+            RATE_LIMIT,
+            managed_group("AWSManagedRulesCommonRuleSet", override="count"),
+            managed_group("AWSManagedRulesKnownBadInputsRuleSet", vendor="F5"),
+            managed_group("AWSManagedRulesAmazonIpReputationList"),
+        ),
+        [
+            pci(
+                "6.4.2",
+                "web ACL runs the AWS managed rule group AWSManagedRulesCommonRuleSet in count mode; "
+                "its override action must be none",
+            ),
+            pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesKnownBadInputsRuleSet"),
+            pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesAnonymousIpList"),
+        ],
+    ),
+    "waf-baseline/rate-limit-only": Case(
+        edge.waf_baseline_managed_rules,
+        edge.WEB_ACL,
+        web_acl(RATE_LIMIT),
+        [pci("6.4.2", f"web ACL does not run the AWS managed rule group {group}") for group in BASELINE_GROUPS],
     ),
     # logging
     "log-cmk/ok": Case(logging.log_group_encrypted_with_cmk, logging.LOG_GROUP, {"kmsKeyId": KEY_ARN}, []),
@@ -488,6 +706,31 @@ CASES: dict[str, Case] = {
         identity.REPLICATION_GROUP,
         with_(REDIS, authToken=...),
         [pci("8.3.1", "Redis accepts unauthenticated clients (no authToken and no userGroupIds)")],
+    ),
+    "redis-static-token/rbac-ok": Case(identity.redis_no_static_auth_token, identity.REPLICATION_GROUP, REDIS_RBAC, []),
+    "redis-static-token/auth-token": Case(
+        identity.redis_no_static_auth_token,
+        identity.REPLICATION_GROUP,
+        REDIS,
+        [
+            pci(
+                "8.6.3",
+                "Redis uses a static AUTH token shared by every client (authToken); "
+                "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
+            )
+        ],
+    ),
+    "redis-static-token/write-only-token-next-to-rbac": Case(
+        identity.redis_no_static_auth_token,
+        identity.REPLICATION_GROUP,
+        with_(REDIS_RBAC, authTokenWo="y" * 32),
+        [
+            pci(
+                "8.6.3",
+                "Redis uses a static AUTH token shared by every client (authTokenWo); "
+                "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
+            )
+        ],
     ),
 }
 
@@ -636,13 +879,23 @@ def test_internet_ingress_on_service_security_group_is_reported() -> None:
     ]
 
 
-def aurora_stack(force_ssl: str = "1") -> list[StackResource]:
+#: The pgaudit settings of a compliant cluster parameter group (as lib/components/database.py sets them).
+AUDIT_PARAMETERS: dict[str, str | None] = {
+    "shared_preload_libraries": "pg_stat_statements,pgaudit",
+    "pgaudit.log": "ddl,role,write",
+    "pgaudit.log_parameter": "0",
+}
+
+
+def aurora_stack(force_ssl: str = "1", audit: dict[str, str | None] | None = None) -> list[StackResource]:
+    """A cluster and its parameter group; ``audit`` overrides pgaudit settings (None removes one)."""
+    values = {"rds.force_ssl": force_ssl, **AUDIT_PARAMETERS, **(audit or {})}
     return [
         res(
             data.RDS_CLUSTER_PARAMETER_GROUP,
             "aurora-pg",
             name="scalepay-aurora-prod",
-            parameters=[{"name": "rds.force_ssl", "value": force_ssl}],
+            parameters=[{"name": k, "value": v} for k, v in values.items() if v is not None],
         ),
         res(data.RDS_CLUSTER, "cluster", **AURORA),
     ]
@@ -673,6 +926,52 @@ def test_aurora_ssl_only_reports_missing_parameter_group() -> None:
             "Aurora cluster references no cluster parameter group (dbClusterParameterGroupName); it must set rds.force_ssl=1",
         )
     ]
+
+
+@pytest.mark.parametrize("audit", [{}, {"pgaudit.log": "all, -misc", "pgaudit.log_parameter": "off"}], ids=["classes", "all"])
+def test_aurora_audit_logging_passes(audit: dict[str, str | None]) -> None:
+    assert data.aurora_audit_logging(aurora_stack(audit=audit)) == []
+
+
+def test_aurora_audit_logging_reports_each_missing_setting() -> None:
+    stack = aurora_stack(
+        audit={"shared_preload_libraries": "pg_stat_statements", "pgaudit.log": "all,-role", "pgaudit.log_parameter": None}
+    )
+    assert [(v.resource, v.message) for v in data.aurora_audit_logging(stack)] == [
+        (
+            "cluster",
+            pci(
+                "10.2.1",
+                "cluster parameter group 'aurora-pg' does not load pgaudit "
+                "(shared_preload_libraries=pg_stat_statements); it must include pgaudit",
+            ),
+        ),
+        (
+            "cluster",
+            pci("10.2.1", "cluster parameter group 'aurora-pg' sets pgaudit.log=all,-role; it must include ddl and role"),
+        ),
+        (
+            "cluster",
+            pci(
+                "10.2.1",
+                "cluster parameter group 'aurora-pg' sets pgaudit.log_parameter=<unset>; it must be 0 so that bind "
+                "parameter values (which may carry sensitive data) are not logged",
+            ),
+        ),
+    ]
+
+
+def test_aurora_audit_logging_needs_the_parameter_group_and_skips_mysql() -> None:
+    stack = replace_res(aurora_stack(), "cluster", dbClusterParameterGroupName="scalepay-elsewhere")
+    assert [v.message for v in data.aurora_audit_logging(stack)] == [
+        pci(
+            "10.2.1",
+            "Aurora cluster references parameter group 'scalepay-elsewhere' that is not part of this stack; "
+            "it must load and configure pgaudit",
+        )
+    ]
+    mysql = replace_res(aurora_stack(audit={"shared_preload_libraries": None}), "cluster", engine="aurora-mysql")
+    assert data.aurora_audit_logging(mysql) == []
 
 
 def edge_stack() -> list[StackResource]:
@@ -836,6 +1135,247 @@ def test_suspended_versioning_and_plain_http_policy_are_reported() -> None:
     ]
 
 
+CLOUDTRAIL_ENCRYPT = {
+    "Sid": "AllowCloudTrailToEncryptLogs",
+    "Effect": "Allow",
+    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+    "Action": "kms:GenerateDataKey*",
+    "Resource": "*",
+}
+CLOUDTRAIL_DECRYPT = {
+    "Sid": "AllowCloudTrailBucketKey",
+    "Effect": "Allow",
+    "Principal": {"Service": ["cloudtrail.amazonaws.com"]},
+    "Action": ["kms:Decrypt"],
+    "Resource": "*",
+}
+KEY_ADMIN = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*"}
+
+
+def sse_kms(key: str, bucket_key: bool) -> list[dict[str, Any]]:
+    return [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key}, "bucketKeyEnabled": bucket_key}
+    ]
+
+
+def audit_stack() -> list[StackResource]:
+    """A trail and a Config delivery channel sharing one locked, lifecycled, access-logged bucket (Bucket Key on)."""
+    return [
+        res(logging.BUCKETS[0], "audit", bucket="scalepay-audit-prod", objectLockEnabled=True),
+        res(
+            logging.OBJECT_LOCK[0],
+            "audit-lock",
+            bucket="audit-id",
+            rule={"defaultRetention": {"mode": "COMPLIANCE", "days": 365.0}},
+        ),
+        res(
+            logging.LIFECYCLE[0],
+            "audit-lifecycle",
+            bucket="audit-id",
+            rules=[{"id": "retain-then-expire", "status": "Enabled", "expiration": {"days": 365}}],
+        ),
+        res(logging.ACCESS_LOGGING[0], "audit-access-logging", bucket="audit-id", targetBucket="scalepay-access-prod"),
+        res(logging.ENCRYPTION[0], "audit-sse", bucket="audit-id", rules=sse_kms("audit-key-id", bucket_key=True)),
+        res(logging.KMS_KEY, "audit-key", policy=policy_doc(KEY_ADMIN, CLOUDTRAIL_ENCRYPT, CLOUDTRAIL_DECRYPT)),
+        res(logging.TRAIL, "trail", s3BucketName="scalepay-audit-prod", kmsKeyId="audit-key-id"),
+        res(logging.CONFIG_DELIVERY_CHANNEL, "config-channel", s3BucketName="scalepay-audit-prod"),
+    ]
+
+
+@pytest.mark.parametrize("params", [DEFAULT_PARAMS, ENVIRONMENT_PARAMS["staging"]], ids=["prod", "staging"])
+def test_locked_audit_bucket_passes(params: Params) -> None:
+    assert logging.audit_buckets_locked(audit_stack(), params) == []
+
+
+def test_audit_bucket_without_lock_lifecycle_or_access_logging_is_reported() -> None:
+    stack = replace_res(audit_stack(), "audit", objectLockEnabled=...)
+    for name in ("audit-lock", "audit-lifecycle", "audit-access-logging"):
+        stack = without(stack, name)
+    what = "CloudTrail and AWS Config log bucket"
+    assert [(v.resource, v.message) for v in logging.audit_buckets_locked(stack)] == [
+        ("audit", pci("10.5.1", f"{what} does not enable S3 Object Lock (objectLockEnabled is not true)")),
+        ("audit", pci("10.5.1", f"{what} has no default Object Lock retention (BucketObjectLockConfiguration)")),
+        ("audit", pci("10.5.1", f"{what} has no lifecycle configuration (BucketLifecycleConfiguration)")),
+        ("audit", pci("10.5.1", f"{what} has no server access logging (BucketLogging)")),
+    ]
+
+
+def test_audit_bucket_retention_counts_days_or_years_against_the_environment() -> None:
+    ninety = replace_res(audit_stack(), "audit-lock", rule={"defaultRetention": {"mode": "GOVERNANCE", "days": 90}})
+    assert [v.message for v in logging.audit_buckets_locked(ninety)] == [
+        pci(
+            "10.5.1",
+            "CloudTrail and AWS Config log bucket locks objects for 90 days by default (BucketObjectLockConfiguration); "
+            "at least 365 are required",
+        )
+    ]
+    assert logging.audit_buckets_locked(ninety, ENVIRONMENT_PARAMS["staging"]) == []
+    one_year = replace_res(audit_stack(), "audit-lock", rule={"defaultRetention": {"mode": "COMPLIANCE", "years": 1}})
+    assert logging.audit_buckets_locked(one_year) == []
+
+
+def test_audit_bucket_outside_the_stack_is_reported() -> None:
+    stack = replace_res(audit_stack(), "trail", s3BucketName="org-cloudtrail-bucket")
+    assert [(v.resource, v.message) for v in logging.audit_buckets_locked(stack)] == [
+        (
+            "trail",
+            pci(
+                "10.5.1",
+                "CloudTrail 'trail' writes to bucket 'org-cloudtrail-bucket' that is not part of this stack; "
+                "its Object Lock, retention, lifecycle and access logging cannot be checked",
+            ),
+        )
+    ]
+    # A bucket that only some other writer uses is not an audit bucket.
+    assert logging.audit_buckets_locked(without(without(audit_stack(), "trail"), "config-channel")) == []
+
+
+def test_cloudtrail_bucket_key_with_decrypt_grant_passes() -> None:
+    assert logging.cloudtrail_bucket_key_decrypt(audit_stack()) == []
+    wildcard = {**CLOUDTRAIL_DECRYPT, "Action": "kms:Decrypt*"}
+    stack = replace_res(audit_stack(), "audit-key", policy=policy_doc(KEY_ADMIN, CLOUDTRAIL_ENCRYPT, wildcard))
+    assert logging.cloudtrail_bucket_key_decrypt(stack) == []
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        sse_kms("audit-key-id", bucket_key=False),
+        [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}, "bucketKeyEnabled": True}],
+    ],
+    ids=["bucket-key-off", "sse-s3"],
+)
+def test_cloudtrail_bucket_without_kms_bucket_key_needs_no_decrypt(rules: list[dict[str, Any]]) -> None:
+    stack = replace_res(audit_stack(), "audit-key", policy=policy_doc(KEY_ADMIN, CLOUDTRAIL_ENCRYPT))
+    assert logging.cloudtrail_bucket_key_decrypt(replace_res(stack, "audit-sse", rules=rules)) == []
+
+
+def test_cloudtrail_bucket_key_without_decrypt_grant_is_reported() -> None:
+    stack = replace_res(audit_stack(), "audit-key", policy=policy_doc(KEY_ADMIN, CLOUDTRAIL_ENCRYPT))
+    expected = [
+        (
+            "trail",
+            pci(
+                "10.2.1",
+                "CloudTrail bucket 'audit' uses an S3 Bucket Key, but the policy of KMS key 'audit-key' does not allow "
+                "cloudtrail.amazonaws.com kms:Decrypt; CloudTrail cannot deliver its log files",
+            ),
+        )
+    ]
+    assert [(v.resource, v.message) for v in logging.cloudtrail_bucket_key_decrypt(stack)] == expected
+    # The key named through an alias is resolved to the same key.
+    aliased = [
+        *replace_res(stack, "audit-sse", rules=sse_kms("alias/scalepay-audit", bucket_key=True)),
+        res(logging.KMS_ALIAS, "audit-alias", name="alias/scalepay-audit", targetKeyId="audit-key-id"),
+    ]
+    assert [(v.resource, v.message) for v in logging.cloudtrail_bucket_key_decrypt(aliased)] == expected
+
+
+def test_cloudtrail_bucket_key_with_a_key_outside_the_stack_is_reported() -> None:
+    foreign = "arn:aws:kms:us-east-1:210987654321:key/other"
+    stack = replace_res(audit_stack(), "audit-sse", rules=sse_kms(foreign, bucket_key=True))
+    assert [v.message for v in logging.cloudtrail_bucket_key_decrypt(stack)] == [
+        pci(
+            "10.2.1",
+            f"CloudTrail bucket 'audit' uses an S3 Bucket Key with KMS key '{foreign}' that is not part of this stack; "
+            "its key policy must allow cloudtrail.amazonaws.com kms:Decrypt",
+        )
+    ]
+
+
+INSIGHTS_GROUP = "/aws/ecs/containerinsights/scalepay-cluster-prod/performance"
+
+
+def insights_stack(setting: str = "enabled") -> list[StackResource]:
+    return [
+        res(
+            logging.ECS_CLUSTER,
+            "cluster",
+            name="scalepay-cluster-prod",
+            settings=[{"name": "containerInsights", "value": setting}],
+        ),
+        res(logging.LOG_GROUP, "insights-logs", name=INSIGHTS_GROUP, kmsKeyId=KEY_ARN, retentionInDays=365),
+    ]
+
+
+@pytest.mark.parametrize("setting", ["enabled", "enhanced"])
+def test_container_insights_log_group_in_stack_passes(setting: str) -> None:
+    assert logging.container_insights_logs_managed(insights_stack(setting)) == []
+
+
+def test_container_insights_off_needs_no_log_group() -> None:
+    assert logging.container_insights_logs_managed(without(insights_stack("disabled"), "insights-logs")) == []
+
+
+def test_container_insights_log_group_missing_or_unencrypted_is_reported() -> None:
+    assert [
+        (v.resource, v.message) for v in logging.container_insights_logs_managed(without(insights_stack(), "insights-logs"))
+    ] == [
+        (
+            "cluster",
+            pci(
+                "10.3.2",
+                f"ECS cluster has Container Insights on but the stack does not create its log group '{INSIGHTS_GROUP}'; "
+                "Container Insights would create it unencrypted and keep it forever",
+            ),
+        )
+    ]
+    unencrypted = replace_res(insights_stack("enhanced"), "insights-logs", kmsKeyId=...)
+    assert [v.message for v in logging.container_insights_logs_managed(unencrypted)] == [
+        pci(
+            "10.3.2",
+            f"Container Insights log group '{INSIGHTS_GROUP}' is not encrypted with a customer-managed KMS key (kmsKeyId)",
+        )
+    ]
+
+
+TOPIC_ARN = "arn:aws:x:us-east-1:123456789012:alarms"
+SCALE_OUT = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:abc:autoScalingGroupName/asg:policyName/out"
+
+
+def alarm_stack() -> list[StackResource]:
+    return [
+        res(logging.TOPIC, "alarms", name="scalepay-alarms-prod"),
+        res(logging.TOPIC_SUBSCRIPTION, "oncall", topic=TOPIC_ARN, protocol="sqs", endpoint="arn:aws:sqs:::oncall"),
+        res(logging.METRIC_ALARM, "cpu-high", alarmActions=[TOPIC_ARN], okActions=[TOPIC_ARN]),
+        res(logging.METRIC_ALARM, "5xx", alarmActions=[TOPIC_ARN, SCALE_OUT]),
+    ]
+
+
+def test_alarm_topic_with_subscription_passes() -> None:
+    assert logging.alarm_topic_has_subscriber(alarm_stack()) == []
+
+
+def test_alarm_topic_without_subscription_is_reported() -> None:
+    assert [(v.resource, v.message) for v in logging.alarm_topic_has_subscriber(without(alarm_stack(), "oncall"))] == [
+        (
+            "alarms",
+            pci(
+                "10.7.2",
+                "SNS topic 'alarms' is the alarm action of 2 CloudWatch alarm(s) but has no subscription "
+                "(TopicSubscription); nobody receives the alarms",
+            ),
+        )
+    ]
+
+
+def test_alarm_topic_outside_the_stack_needs_a_subscription_too() -> None:
+    external = "arn:aws:sns:us-east-1:123456789012:org-oncall"
+    stack = replace_res(alarm_stack(), "5xx", alarmActions=[external, SCALE_OUT])
+    assert [(v.resource, v.message) for v in logging.alarm_topic_has_subscriber(stack)] == [
+        (
+            "5xx",
+            pci(
+                "10.7.2",
+                f"SNS topic '{external}' is the alarm action of 1 CloudWatch alarm(s) but has no subscription "
+                "(TopicSubscription); nobody receives the alarms",
+            ),
+        )
+    ]
+    subscribed = [*stack, res(logging.TOPIC_SUBSCRIPTION, "org-oncall-sub", topic=external, protocol="email")]
+    assert logging.alarm_topic_has_subscriber(subscribed) == []
+
+
 # --- the catalogue itself ------------------------------------------------------------------------
 
 STACK_RULE_TESTS = {
@@ -849,6 +1389,11 @@ STACK_RULE_TESTS = {
     "s3-tls-only": test_bucket_missing_guard_is_reported,
     "s3-encrypted": test_bucket_missing_guard_is_reported,
     "s3-versioned": test_bucket_missing_guard_is_reported,
+    "aurora-audit-logging": test_aurora_audit_logging_reports_each_missing_setting,
+    "audit-buckets-locked": test_audit_bucket_without_lock_lifecycle_or_access_logging_is_reported,
+    "cloudtrail-bucket-key-decrypt": test_cloudtrail_bucket_key_without_decrypt_grant_is_reported,
+    "container-insights-logs-managed": test_container_insights_log_group_missing_or_unencrypted_is_reported,
+    "alarm-topic-has-subscriber": test_alarm_topic_without_subscription_is_reported,
 }
 
 
