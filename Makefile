@@ -13,7 +13,7 @@ STACK ?=
 export PYTHONPATH := $(CURDIR)
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: install lint unit compliance integration integration-only test deploy outputs bench clean config-reference
+.PHONY: install lint unit services-test localplane-test compliance integration integration-only test deploy outputs bench clean config-reference
 
 $(STAMP): requirements.txt requirements-dev.txt services/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,17 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check lib tools tap.py policy
-	$(VENV)/bin/mypy lib tools policy tap.py
+	$(VENV)/bin/ruff format --check lib tools tap.py policy services tests
+	$(VENV)/bin/mypy lib tools policy tap.py services
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit --cov=lib --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+services-test: $(STAMP)
+	$(VENV)/bin/pytest services/tests -p no:cacheprovider -q
+
+localplane-test: $(STAMP)
+	$(VENV)/bin/pytest tests/localplane -p no:cacheprovider -q
 
 compliance: $(STAMP)
 	$(PY) -m tools.compliance
@@ -39,7 +45,7 @@ integration: $(STAMP)
 integration-only: $(STAMP)
 	$(VENV)/bin/pytest tests/integration -v -p no:cacheprovider
 
-test: lint unit compliance integration
+test: lint unit services-test localplane-test compliance integration
 
 deploy: $(STAMP)
 	$(PY) -m tools.deploy --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT))

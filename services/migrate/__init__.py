@@ -1,0 +1,1 @@
+"""The one-off database migration job (``python -m services.migrate``): roles, schemas, migrations, grants."""
