@@ -22,5 +22,17 @@ def main() -> dict[str, Any]:
     return stack.outputs
 
 
+def run() -> dict[str, Any]:
+    """What ``pulumi up`` runs: :func:`main`, with a configuration error reported as one line.
+
+    ``pulumi.RunError`` ends the program without the traceback and source excerpt Pulumi prints for any
+    other exception, so the operator sees only the message naming the key, the value and what is allowed.
+    """
+    try:
+        return main()
+    except config.ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
 if __name__ == "__main__":
-    main()
+    run()

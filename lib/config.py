@@ -800,7 +800,7 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     values against each other and against the CIDR plan and AWS name limits.
     """
     _check_rules(cfg)
-    _validate_network(cfg.network)
+    _validate_network(cfg.network, cfg.environment)
     _validate_compute(cfg.compute)
     _validate_images(cfg)
     _validate_cache(cfg.cache)
@@ -810,16 +810,20 @@ def validate(cfg: EnvironmentConfig) -> EnvironmentConfig:
     return cfg
 
 
-def _validate_network(net: NetworkSettings) -> None:
+def _validate_network(net: NetworkSettings, environment: Environment) -> None:
     try:
         network = ipaddress.ip_network(net.vpc_cidr, strict=True)
     except ValueError:
         raise _fail("vpcCidr", net.vpc_cidr, "an IPv4 network in CIDR form such as 10.0.0.0/16") from None
     if network.version != 4 or not 16 <= network.prefixlen <= 20 or not network.is_private:
         raise _fail("vpcCidr", net.vpc_cidr, "a private (RFC 1918) IPv4 block from /16 to /20")
+    # Another environment's block (equal or overlapping) would make peering, VPN routes and firewall rules
+    # ambiguous; the environment's own preset block, or a part of it, is fine.
     for other in Environment:
+        if other is environment:
+            continue
         other_cidr = PRESETS[other].network.vpc_cidr
-        if other_cidr != net.vpc_cidr and network.overlaps(ipaddress.ip_network(other_cidr)):
+        if network.overlaps(ipaddress.ip_network(other_cidr)):
             raise _fail("vpcCidr", net.vpc_cidr, f"a block that does not overlap the {other.value} VPC ({other_cidr})")
     try:
         plan_subnets(net.vpc_cidr, net.az_count)

@@ -236,8 +236,9 @@ def evaluate(
     config: Mapping[str, str] | None = None,
     mocks: pulumi.runtime.Mocks | None = None,
     on_register: Callable[[Registration], None] | None = None,
+    entry: Callable[[], dict[str, Any]] | None = None,
 ) -> Evaluation:
-    """Run ``tap.main()`` for ``stack`` with ``config`` (full keys, e.g. ``scalepayments:azCount``).
+    """Run ``tap.main()`` (or ``entry``) for ``stack`` with ``config`` (full keys, e.g. ``scalepayments:azCount``).
 
     Returns every registration and the resolved outputs. Exceptions raised by the program
     (a ConfigError, say) propagate unchanged, after the runtime has been shut down.
@@ -256,7 +257,7 @@ def evaluate(
     resolved: dict[str, Any] = {}
 
     def program() -> None:
-        outputs = tap.main()
+        outputs = (entry or tap.main)()
         values: dict[str, Any] | None = _sync_await(pulumi.Output.from_input(outputs).future())
         resolved.update(values or {})
 

@@ -73,6 +73,8 @@ VALIDATION_CASES = [
     ("host bits CIDR", {"vpcCidr": "10.0.0.1/16"}, (), "scalepayments:vpcCidr", "10.0.0.1/16", "CIDR"),
     ("public CIDR", {"vpcCidr": "8.8.0.0/16"}, (), "scalepayments:vpcCidr", "8.8.0.0/16", "private"),
     ("overlapping CIDR", {"vpcCidr": "10.2.0.0/17"}, (), "scalepayments:vpcCidr", "10.2.0.0/17", "prod VPC (10.2.0.0/16)"),
+    # Issue #9.7: another environment's block itself is refused too, not only a part of it.
+    ("another environment's CIDR", {"vpcCidr": "10.2.0.0/16"}, (), "scalepayments:vpcCidr", "10.2.0.0/16", "prod VPC"),
     ("AZ count beyond plan", {"azCount": "4"}, (), "scalepayments:azCount", "4", "at most 3"),
     ("AZ count one", {"azCount": "1"}, (), "scalepayments:azCount", "1", "2 to 6"),
     ("min tasks zero", {"minTasks": "0"}, (), "scalepayments:minTasks", "0", "at least 1"),
@@ -163,6 +165,26 @@ def test_invalid_setting_is_rejected_before_any_resource(
     assert value in message, message
     assert allowed in message, message
     assert registered == [], f"resources registered before validation failed: {[r.name for r in registered]}"
+
+
+@pytest.mark.parametrize(
+    ("env", "cidr", "accepted"),
+    [
+        ("dev", "10.0.0.0/16", True),  # its own block
+        ("dev", "10.0.0.0/17", True),  # a subset of its own block
+        ("dev", "10.9.0.0/16", True),  # disjoint from every environment
+        ("dev", "10.1.0.0/16", False),  # equal to staging's
+        ("dev", "10.2.128.0/17", False),  # inside prod's
+        ("prod", "10.0.0.0/18", False),  # inside dev's
+    ],
+)
+def test_vpc_cidr_may_not_equal_or_overlap_another_environment(env: str, cidr: str, accepted: bool) -> None:
+    raw = {k.split(":", 1)[1]: v for k, v in default_config(env).items() if k.startswith("scalepayments:")}
+    if accepted:
+        assert cfg.build(env, {**raw, "vpcCidr": cidr}).network.vpc_cidr == cidr
+    else:
+        with pytest.raises(cfg.ConfigError, match=r"scalepayments:vpcCidr: invalid value .*does not overlap the \w+ VPC"):
+            cfg.build(env, {**raw, "vpcCidr": cidr})
 
 
 def test_environment_defaults_to_stack_name() -> None:
@@ -622,3 +644,75 @@ def test_physical_names_are_unique(stack: Evaluation) -> None:
 def test_outputs_serialise_like_pulumi_stack_output(stack: Evaluation) -> None:
     """Outputs are plain JSON values, as `pulumi stack output --json` prints them."""
     assert json.loads(json.dumps(stack.outputs)) == stack.outputs
+
+
+def test_under_pulumi_up_a_config_error_is_one_line_and_creates_nothing() -> None:
+    """Issue #9.1: `pulumi up` reports a RunError as its message alone (no traceback), before any resource."""
+    import pulumi
+
+    import tap
+    from tools import evaluate as evaluation_module
+
+    registered: list[Registration] = []
+    # Run the program exactly as the Pulumi language host does (tap.run), under the mock runtime.
+    with pytest.raises(pulumi.RunError) as excinfo:
+        evaluation_module.evaluate(
+            "staging",
+            {**default_config("staging"), "scalepayments:dbInstanceClas": "db.r5.large"},
+            on_register=registered.append,
+            entry=tap.run,
+        )
+    message = str(excinfo.value)
+    assert message == (
+        "scalepayments:dbInstanceClas: unknown setting; did you mean dbInstanceClass or dbInstanceCount? "
+        "(every setting is listed in Pulumi.yaml and the README)"
+    )
+    assert "\n" not in message and registered == []
+
+
+#: Pulumi token module -> the aws provider's endpoint key for that service.
+ENDPOINT_KEYS = {
+    "acm": "acm",
+    "appautoscaling": "appautoscaling",
+    "cfg": "configservice",
+    "cloudtrail": "cloudtrail",
+    "cloudwatch": "cloudwatch",
+    "ec2": "ec2",
+    "ecr": "ecr",
+    "ecs": "ecs",
+    "elasticache": "elasticache",
+    "guardduty": "guardduty",
+    "iam": "iam",
+    "kms": "kms",
+    "lb": "elbv2",
+    "rds": "rds",
+    "route53": "route53",
+    "s3": "s3",
+    "secretsmanager": "secretsmanager",
+    "servicediscovery": "servicediscovery",
+    "sns": "sns",
+    "wafv2": "wafv2",
+    "vpc": "ec2",  # aws:vpc security-group rules are EC2 API calls
+}
+
+
+def test_the_pulumi_cli_stack_for_the_emulator_is_well_formed(stacks: dict[str, Evaluation]) -> None:
+    """Issue #9.6: `pulumi up --stack local` reaches the emulator for every service any environment uses."""
+    import inspect
+
+    import pulumi_aws
+    import yaml
+
+    with open("Pulumi.local.yaml", encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)["config"]
+    (endpoints,) = config["aws:endpoints"]
+    valid = set(inspect.signature(pulumi_aws.ProviderEndpointArgs.__init__).parameters) - {"__self__"}
+    assert set(endpoints) <= valid, sorted(set(endpoints) - valid)
+    assert set(endpoints.values()) == {"http://127.0.0.1:4566"}
+    used = {r.type.split(":")[1].split("/")[0] for ev in stacks.values() for r in ev.custom() if r.type.startswith("aws:")}
+    assert used <= set(ENDPOINT_KEYS), sorted(used - set(ENDPOINT_KEYS))
+    assert {ENDPOINT_KEYS[m] for m in used} | {"sts", "logs"} <= set(endpoints)
+    flags = ("skipCredentialsValidation", "skipRequestingAccountId", "skipMetadataApiCheck", "s3UsePathStyle")
+    assert all(config[f"aws:{flag}"] is True for flag in flags), config
+    own = {k.split(":", 1)[1]: str(v) for k, v in config.items() if k.startswith("scalepayments:")}
+    assert cfg.build("local", own, config["aws:region"]).environment is cfg.Environment.DEV
