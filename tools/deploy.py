@@ -115,8 +115,12 @@ def deploy_environment(
     region: str = DEFAULT_REGION,
     account_id: str | None = None,
     stream: TextIO = sys.stdout,
+    mocks: EmulatorMocks | None = None,
 ) -> Evaluation:
-    """Deploy one environment into the emulator at ``endpoint``; raises :class:`DeploymentError` on failure."""
+    """Deploy one environment into the emulator at ``endpoint``; raises :class:`DeploymentError` on failure.
+
+    ``mocks`` (default: new ones for the account) end up holding every created resource in ``mocks.created``.
+    """
     aws = account_aws(endpoint, account_id or ACCOUNTS[env], region)
     config = default_config(env)
     config["aws:region"] = region
@@ -124,11 +128,16 @@ def deploy_environment(
         # staging/prod refuse HTTPS without a trusted certificate: provide one the way an operator would.
         config["scalepayments:certificateArn"] = import_operator_certificate(aws, env)
         print(f"[{env}] imported a self-signed certificate into ACM: {config['scalepayments:certificateArn']}", file=stream)
-    mocks = EmulatorMocks(aws)
+    mocks = EmulatorMocks(aws) if mocks is None else mocks
     progress = Progress(env, stream)
+
+    def on_register(registration: Registration) -> None:
+        mocks.registered(registration)  # completes the record of what was created (URN, dependencies)
+        progress(registration)
+
     started = time.monotonic()
     try:
-        evaluation = evaluate(env, config, mocks=mocks, on_register=progress)
+        evaluation = evaluate(env, config, mocks=mocks, on_register=on_register)
     except Exception as exc:
         if mocks.error is not None:
             # Registrations still queued behind the failure end with "skipped" errors that asyncio would

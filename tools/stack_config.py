@@ -79,7 +79,7 @@ def stack_values(stack: str, root: Path = ROOT) -> dict[str, str]:
         if isinstance(value, Mapping) and "secure" in value:
             raise StackConfigError(
                 f"{path.name}: {key} is a secret (secure:); the local deployment cannot decrypt Pulumi secrets: "
-                f"pass the value for this run with CONFIG=\"{str(key).split(':')[-1]}=...\" or use `pulumi up`"
+                f'pass the value for this run with CONFIG="{str(key).split(":")[-1]}=..." or use `pulumi up`'
             )
         values[_full_key(str(key))] = _as_config_string(value)
     return values
@@ -100,3 +100,38 @@ def parse_overrides(pairs: Sequence[str] | str) -> dict[str, str]:
 def load(stack: str, overrides: Mapping[str, str] | None = None, root: Path = ROOT) -> dict[str, str]:
     """The full config of ``stack``: project defaults, then the stack file, then ``overrides`` (full keys)."""
     return {**project_defaults(root), **stack_values(stack, root), **dict(overrides or {})}
+
+
+#: The account the offline views (preview, diff, cost, diagram) evaluate in: the mock runtime's.
+OFFLINE_ACCOUNT = "123456789012"
+
+
+def local_stand_ins(config: Mapping[str, str], stack: str, account_id: str, region: str) -> dict[str, str]:
+    """What a run without a real account supplies for the settings a stack file must carry on AWS.
+
+    Staging and prod refuse to deploy without a trusted certificate and an alarm subscriber; on a real
+    account the operator sets them (README, "Deploying to AWS"). A local deployment imports a
+    self-signed certificate into the emulator's ACM and subscribes a local pager queue; the offline
+    views use the same names in the mock account. Nothing is supplied for a key the stack already sets.
+    """
+    environment = config.get(f"{PROJECT}:environment", stack.split("-")[0])
+    if environment == "dev":
+        return {}
+    found: dict[str, str] = {}
+    if not any(config.get(f"{PROJECT}:{key}") for key in ("certificateArn", "domainName")):
+        found[f"{PROJECT}:certificateArn"] = f"arn:aws:acm:{region}:{account_id}:certificate/local-{stack}"
+    if not any(config.get(f"{PROJECT}:{key}") for key in ("alarmEmail", "alarmHttpsEndpoint", "alarmSubscriberArns")):
+        found[f"{PROJECT}:alarmSubscriberArns"] = f"arn:aws:sqs:{region}:{account_id}:{local_pager_queue(stack)}"
+    return found
+
+
+def local_pager_queue(stack: str) -> str:
+    """Name of the SQS queue that stands in for the on-call pager of a local deployment."""
+    return f"scalepay-local-pager-{stack}"
+
+
+def offline_config(stack: str, overrides: Mapping[str, str] | None = None, root: Path = ROOT) -> dict[str, str]:
+    """The stack's configuration plus the local stand-ins, in the mock account: what the offline views evaluate."""
+    config = load(stack, overrides, root)
+    region = config.get("aws:region", "us-east-1")
+    return {**local_stand_ins(config, stack, OFFLINE_ACCOUNT, region), **config}

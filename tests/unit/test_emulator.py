@@ -25,7 +25,7 @@ from lib.config import PRESETS, Environment
 from tools import deploy as deploy_cli
 from tools import outputs as outputs_cli
 from tools.emulator import Aws, DeploymentError, EmulatorMocks, Request, UnknownTypeError, account_aws, server
-from tools.emulator.engine import normalize
+from tools.emulator.engine import ResourceHandler, normalize
 from tools.emulator.handlers import CALLS, HANDLERS
 from tools.evaluate import Evaluation, FakeAws, default_config, evaluate
 
@@ -87,6 +87,15 @@ def resource_args(typ: str, name: str, inputs: dict[str, Any] | None = None, cus
     return pulumi.runtime.MockResourceArgs(typ=typ, name=name, inputs=inputs or {}, custom=custom)
 
 
+def creating(token: str, create: Any) -> ResourceHandler:
+    """A handler whose create is ``create`` (read and delete are never reached by these tests)."""
+
+    def unreachable(*_args: Any) -> None:
+        raise AssertionError("only create is exercised here")
+
+    return ResourceHandler(token, create=create, read=unreachable, delete=unreachable)
+
+
 def test_unknown_resource_type_stops_with_its_name() -> None:
     mocks = EmulatorMocks(offline_aws(), handlers={}, calls={})
     with pytest.raises(UnknownTypeError) as caught:
@@ -113,7 +122,7 @@ def test_client_error_names_resource_operation_and_message() -> None:
             {"Error": {"Code": "InvalidSubnet.Range", "Message": "The CIDR '10.9.0.0/24' is invalid."}}, "CreateSubnet"
         )
 
-    mocks = EmulatorMocks(offline_aws(), handlers={"aws:ec2/subnet:Subnet": failing}, calls={})
+    mocks = EmulatorMocks(offline_aws(), handlers={"aws:ec2/subnet:Subnet": creating("aws:ec2/subnet:Subnet", failing)}, calls={})
     with pytest.raises(DeploymentError) as caught:
         mocks.new_resource(resource_args("aws:ec2/subnet:Subnet", "network-public-0"))
     error = caught.value
@@ -132,7 +141,8 @@ def test_after_a_failure_nothing_more_is_created() -> None:
     def failing(_aws: Aws, _req: Request) -> tuple[str, dict[str, Any]]:
         raise RuntimeError("boom")
 
-    mocks = EmulatorMocks(offline_aws(), handlers={"t:a/b:Ok": ok, "t:a/b:Bad": failing}, calls={})
+    handlers = {"t:a/b:Ok": creating("t:a/b:Ok", ok), "t:a/b:Bad": creating("t:a/b:Bad", failing)}
+    mocks = EmulatorMocks(offline_aws(), handlers=handlers, calls={})
     with pytest.raises(DeploymentError):
         mocks.new_resource(resource_args("t:a/b:Bad", "bad"))
     with pytest.raises(DeploymentError, match="earlier resource failed"):

@@ -2,12 +2,26 @@
 
 from tools.emulator.engine import (
     Aws,
+    CreatedResource,
+    DataSource,
     DeploymentError,
     EmulatorMocks,
     Request,
+    ResourceHandler,
     UnknownTypeError,
     account_aws,
     account_session,
 )
 
-__all__ = ["Aws", "DeploymentError", "EmulatorMocks", "Request", "UnknownTypeError", "account_aws", "account_session"]
+__all__ = [
+    "Aws",
+    "CreatedResource",
+    "DataSource",
+    "DeploymentError",
+    "EmulatorMocks",
+    "Request",
+    "ResourceHandler",
+    "UnknownTypeError",
+    "account_aws",
+    "account_session",
+]

@@ -1,10 +1,14 @@
 """The emulator engine: Pulumi mocks that carry out every registration against AWS APIs.
 
 :class:`EmulatorMocks` is a :class:`pulumi.runtime.Mocks` whose ``new_resource`` dispatches on the
-resource type token to a handler in :data:`tools.emulator.handlers.HANDLERS`. A handler creates the
-resource with the real AWS API operation (boto3, pointed at the emulator endpoint) and returns the
-state the program sees, read back from the emulator with describe/get calls. ``call`` does the same
-for data sources (:data:`tools.emulator.handlers.CALLS`).
+resource type token to a :class:`ResourceHandler` in :data:`tools.emulator.handlers.HANDLERS`. Its
+``create`` makes the resource with the real AWS API operation (boto3, pointed at the emulator
+endpoint) and returns the state the program sees, read back from the emulator with describe/get
+calls; ``read`` and ``delete`` find and remove it again later (destroy, re-runs). ``call`` answers
+data sources the same way (:data:`tools.emulator.handlers.CALLS`).
+
+Every created resource is recorded in :attr:`EmulatorMocks.created` (:class:`CreatedResource`: type,
+name, URN, physical id, state, dependencies) so that a later destroy can delete it.
 
 A registration whose type has no handler, or an AWS error, stops the deployment with a
 :class:`DeploymentError` that names the resource, the operation and the emulator's message.
@@ -15,13 +19,16 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pulumi
+
+if TYPE_CHECKING:
+    from tools.evaluate import Registration
 
 DEFAULT_REGION = "us-east-1"
 # Pulumi's wire markers for a secret value (pulumi.runtime.rpc._special_sig_key / _special_secret_sig).
@@ -120,8 +127,54 @@ def normalize(value: Any) -> Any:
     return value
 
 
-ResourceHandler = Callable[[Aws, Request], tuple[str, dict[str, Any]]]
+CreateHandler = Callable[[Aws, Request], tuple[str, dict[str, Any]]]
+ReadHandler = Callable[[Aws, str, Mapping[str, Any]], dict[str, Any] | None]
+DeleteHandler = Callable[[Aws, str, Mapping[str, Any]], None]
 CallHandler = Callable[[Aws, dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ResourceHandler:
+    """How one resource type is created, read back and deleted in the emulator.
+
+    ``create(aws, request)`` returns ``(physical id, state the program sees)``. ``read(aws, id, state)``
+    and ``delete(aws, id, state)`` get that id and that state back (so they can find parents, names,
+    inputs): ``read`` returns the current state in the same shape, or None when the resource is gone;
+    ``delete`` removes it with the real AWS delete operation and is idempotent (already gone is fine).
+
+    ``retained`` is empty when ``delete`` really removes the resource. Otherwise it says why the resource
+    outlives ``delete`` (it exists only in Pulumi's state, or moto has no delete operation for it);
+    ``read`` then keeps returning its state.
+    """
+
+    token: str
+    create: CreateHandler
+    read: ReadHandler
+    delete: DeleteHandler
+    retained: str = ""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One data source (``aws:index/getRegion:getRegion``, ...) and the function that answers it."""
+
+    token: str
+    call: CallHandler
+
+
+@dataclass(frozen=True)
+class CreatedResource:
+    """A resource the engine created: what a destroy needs to find it, delete it and order the deletions."""
+
+    type: str
+    name: str
+    id: str
+    state: dict[str, Any]
+    urn: str = ""
+    parent: str = ""
+    depends_on: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 class EmulatorMocks(pulumi.runtime.Mocks):
@@ -139,8 +192,11 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.handlers = dict(HANDLERS if handlers is None else handlers)
         self.calls = dict(CALLS if calls is None else calls)
         self.errors: list[DeploymentError] = []
-        self.created: list[tuple[str, str, str]] = []  # (type, logical name, physical id)
+        # In creation order: a destroy deletes in the reverse order (or by depends_on).
+        self.created: list[CreatedResource] = []
         self._lock = threading.Lock()
+        # The record new_resource just appended on this thread, until registered() completes it.
+        self._pending = threading.local()
 
     @property
     def error(self) -> DeploymentError | None:
@@ -154,6 +210,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         """Create the resource in the emulator; components (not custom) need nothing there."""
+        self._pending.index = None
         if not args.custom:
             # Component resources exist only in Pulumi's state; MockMonitor just needs an (empty) id and state.
             return "", {}
@@ -165,10 +222,36 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         if handler is None:
             raise self._fail(UnknownTypeError(resource, "(no handler)", f"no emulator handler for resource type {args.typ}"))
         request = Request(typ=args.typ, name=args.name, inputs=normalize(dict(args.inputs)))
-        resource_id, state = self._run(resource, lambda: handler(self.aws, request))
+        resource_id, state = self._run(resource, lambda: handler.create(self.aws, request))
         with self._lock:
-            self.created.append((args.typ, args.name, resource_id))
+            self.created.append(CreatedResource(type=args.typ, name=args.name, id=resource_id, state=state))
+            self._pending.index = len(self.created) - 1
         return resource_id, {**state, "id": resource_id}
+
+    def registered(self, registration: Registration) -> None:
+        """Complete the record of the resource just created with its URN and dependencies.
+
+        Pass as (or call from) :func:`tools.evaluate.evaluate`'s ``on_register``. The mock args that
+        ``new_resource`` gets carry neither the URN nor the dependencies; the registration does, and the
+        monitor reports it on the same thread right after ``new_resource`` returns, which is how the two
+        are matched (type and name are checked as well).
+        """
+        index = getattr(self._pending, "index", None)
+        self._pending.index = None
+        if index is None:
+            return
+        with self._lock:
+            record = self.created[index]
+            if (record.type, record.name) != (registration.type, registration.name):
+                return
+            self.created[index] = replace(
+                record,
+                urn=registration.urn,
+                parent=registration.parent,
+                depends_on=tuple(registration.depends_on),
+                protect=registration.protect,
+                retain_on_delete=registration.retain_on_delete,
+            )
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         """Answer a data source from the emulator."""

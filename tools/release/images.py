@@ -107,7 +107,7 @@ Runner = Callable[[str], int]
 
 def run_shell(command: str) -> int:
     """Run one command through the shell from the repository root (the login step is a pipe)."""
-    return subprocess.run(command, shell=True, cwd=ROOT, check=False).returncode  # noqa: S602 - our own commands
+    return subprocess.run(command, shell=True, cwd=ROOT, check=False).returncode  # our own commands: the login step is a pipe
 
 
 def push(images: Sequence[ImageRef], region: str, runner: Runner = run_shell) -> None:

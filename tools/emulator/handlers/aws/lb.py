@@ -1,4 +1,4 @@
-"""Elastic Load Balancing v2: the ALB, its target groups, listeners and listener rules."""
+"""aws:lb -- Elastic Load Balancing v2: the ALB, its target groups, listeners and listener rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from tools.emulator.engine import Aws, Request
-from tools.emulator.handlers.common import drop_none, state, tag_list
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers.translate import drop_none, none_when, refreshed, state, tag_list
 
 # Rules without an explicit priority take the next free one: serialise the read-then-create.
 _PRIORITY_LOCK = threading.Lock()
@@ -22,7 +22,39 @@ def _attributes(pairs: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": _bool(v) if isinstance(v, bool) else str(v)} for k, v in pairs.items() if v is not None]
 
 
-def load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+# --- aws:lb/loadBalancer:LoadBalancer --------------------------------------------------------------------
+
+
+def _load_balancer(aws: Aws, arn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    elb = aws.client("elbv2")
+    found = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+    computed: dict[str, Any] = {
+        "name": found["LoadBalancerName"],
+        "arn": arn,
+        "arnSuffix": arn.split(":loadbalancer/", 1)[1],
+        "dnsName": found["DNSName"],
+        "zoneId": found.get("CanonicalHostedZoneId"),
+        "vpcId": found.get("VpcId"),
+        "internal": found.get("Scheme") == "internal",
+        "loadBalancerType": found.get("Type"),
+        "ipAddressType": found.get("IpAddressType"),
+        "securityGroups": found.get("SecurityGroups", []),
+        "subnets": [z["SubnetId"] for z in found.get("AvailabilityZones", [])],
+        "enableDeletionProtection": attrs.get("deletion_protection.enabled") == "true",
+    }
+    if inputs.get("accessLogs"):
+        computed["accessLogs"] = {
+            "bucket": attrs.get("access_logs.s3.bucket", ""),
+            "prefix": attrs.get("access_logs.s3.prefix", ""),
+            "enabled": attrs.get("access_logs.s3.enabled") == "true",
+        }
+    if "routing.http.drop_invalid_header_fields.enabled" in attrs:
+        computed["dropInvalidHeaderFields"] = attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    return computed
+
+
+def create_load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:lb/loadBalancer:LoadBalancer -> CreateLoadBalancer + ModifyLoadBalancerAttributes, read back with Describe*."""
     elb = aws.client("elbv2")
     name = req.physical_name("name", 32)
@@ -67,34 +99,60 @@ def load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )
     if attributes:
         elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
-    found = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
+    return arn, state(req, **_load_balancer(aws, arn, req.inputs))
+
+
+@none_when("LoadBalancerNotFound")
+def read_load_balancer(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeLoadBalancers + DescribeLoadBalancerAttributes."""
+    return refreshed(recorded, **_load_balancer(aws, arn, recorded))
+
+
+@none_when("LoadBalancerNotFound")
+def delete_load_balancer(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteLoadBalancer (its listeners and rules go with it).
+
+    Deletion protection is switched off first (ModifyLoadBalancerAttributes), as an operator does
+    before a destroy: AWS refuses to delete a protected load balancer, and deleting is the decision.
+    """
+    elb = aws.client("elbv2")
     attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
-    computed: dict[str, Any] = {
-        "name": found["LoadBalancerName"],
+    if attrs.get("deletion_protection.enabled") == "true":
+        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=_attributes({"deletion_protection.enabled": False}))
+    elb.delete_load_balancer(LoadBalancerArn=arn)
+
+
+# --- aws:lb/targetGroup:TargetGroup ----------------------------------------------------------------------
+
+
+def _target_group(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    return {
+        "name": found["TargetGroupName"],
         "arn": arn,
-        "arnSuffix": arn.split(":loadbalancer/", 1)[1],
-        "dnsName": found["DNSName"],
-        "zoneId": found.get("CanonicalHostedZoneId"),
+        "arnSuffix": arn.split(":", 5)[5],
+        "port": found.get("Port"),
+        "protocol": found.get("Protocol"),
         "vpcId": found.get("VpcId"),
-        "internal": found.get("Scheme") == "internal",
-        "loadBalancerType": found.get("Type"),
-        "ipAddressType": found.get("IpAddressType"),
-        "securityGroups": found.get("SecurityGroups", []),
-        "subnets": [z["SubnetId"] for z in found.get("AvailabilityZones", [])],
-        "enableDeletionProtection": attrs.get("deletion_protection.enabled") == "true",
+        "targetType": found.get("TargetType"),
+        "loadBalancerArns": found.get("LoadBalancerArns", []),
+        "healthCheck": drop_none(
+            {
+                "enabled": found.get("HealthCheckEnabled"),
+                "path": found.get("HealthCheckPath"),
+                "port": found.get("HealthCheckPort"),
+                "protocol": found.get("HealthCheckProtocol"),
+                "interval": found.get("HealthCheckIntervalSeconds"),
+                "timeout": found.get("HealthCheckTimeoutSeconds"),
+                "healthyThreshold": found.get("HealthyThresholdCount"),
+                "unhealthyThreshold": found.get("UnhealthyThresholdCount"),
+                "matcher": (found.get("Matcher") or {}).get("HttpCode"),
+            }
+        ),
     }
-    if logs:
-        computed["accessLogs"] = {
-            "bucket": attrs.get("access_logs.s3.bucket", ""),
-            "prefix": attrs.get("access_logs.s3.prefix", ""),
-            "enabled": attrs.get("access_logs.s3.enabled") == "true",
-        }
-    if "routing.http.drop_invalid_header_fields.enabled" in attrs:
-        computed["dropInvalidHeaderFields"] = attrs["routing.http.drop_invalid_header_fields.enabled"] == "true"
-    return arn, state(req, **computed)
 
 
-def target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+def create_target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:lb/targetGroup:TargetGroup -> CreateTargetGroup + ModifyTargetGroupAttributes."""
     elb = aws.client("elbv2")
     name = req.physical_name("name", 32)
@@ -136,31 +194,22 @@ def target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )
     if attributes:
         elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=attributes)
-    found = elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
-    return arn, state(
-        req,
-        name=found["TargetGroupName"],
-        arn=arn,
-        arnSuffix=arn.split(":", 5)[5],
-        port=found.get("Port"),
-        protocol=found.get("Protocol"),
-        vpcId=found.get("VpcId"),
-        targetType=found.get("TargetType"),
-        loadBalancerArns=found.get("LoadBalancerArns", []),
-        healthCheck=drop_none(
-            {
-                "enabled": found.get("HealthCheckEnabled"),
-                "path": found.get("HealthCheckPath"),
-                "port": found.get("HealthCheckPort"),
-                "protocol": found.get("HealthCheckProtocol"),
-                "interval": found.get("HealthCheckIntervalSeconds"),
-                "timeout": found.get("HealthCheckTimeoutSeconds"),
-                "healthyThreshold": found.get("HealthyThresholdCount"),
-                "unhealthyThreshold": found.get("UnhealthyThresholdCount"),
-                "matcher": (found.get("Matcher") or {}).get("HttpCode"),
-            }
-        ),
-    )
+    return arn, state(req, **_target_group(aws, arn))
+
+
+@none_when("TargetGroupNotFound")
+def read_target_group(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeTargetGroups."""
+    return refreshed(recorded, **_target_group(aws, arn))
+
+
+@none_when("TargetGroupNotFound")
+def delete_target_group(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteTargetGroup (AWS refuses while a listener or rule still forwards to it; those go first)."""
+    aws.client("elbv2").delete_target_group(TargetGroupArn=arn)
+
+
+# --- actions and conditions shared by listeners and rules -------------------------------------------------
 
 
 def _action(action: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,36 +294,6 @@ def _actions_state(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def listener(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
-    """aws:lb/listener:Listener -> CreateListener, read back with DescribeListeners."""
-    elb = aws.client("elbv2")
-    arn = elb.create_listener(
-        **drop_none(
-            {
-                "LoadBalancerArn": req.get("loadBalancerArn"),
-                "Protocol": req.get("protocol"),
-                "Port": req.get("port"),
-                "SslPolicy": req.get("sslPolicy"),
-                "Certificates": [{"CertificateArn": req.get("certificateArn")}] if req.get("certificateArn") else None,
-                "AlpnPolicy": [req.get("alpnPolicy")] if req.get("alpnPolicy") else None,
-                "DefaultActions": [_action(a) for a in req.get("defaultActions", [])],
-                "Tags": tag_list(req.get("tags")) or None,
-            }
-        )
-    )["Listeners"][0]["ListenerArn"]
-    found = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]
-    certificates = found.get("Certificates") or []
-    return arn, state(
-        req,
-        arn=arn,
-        port=found.get("Port"),
-        protocol=found.get("Protocol"),
-        sslPolicy=found.get("SslPolicy"),
-        certificateArn=certificates[0]["CertificateArn"] if certificates else None,
-        defaultActions=_actions_state(found.get("DefaultActions", [])),
-    )
-
-
 _CONDITIONS = {
     "hostHeader": ("host-header", "HostHeaderConfig"),
     "pathPattern": ("path-pattern", "PathPatternConfig"),
@@ -304,7 +323,62 @@ def _condition(condition: Mapping[str, Any]) -> dict[str, Any]:
     raise RuntimeError(f"CreateRule: unsupported condition {condition!r}")
 
 
-def listener_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+# --- aws:lb/listener:Listener ----------------------------------------------------------------------------
+
+
+def _listener(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("elbv2").describe_listeners(ListenerArns=[arn])["Listeners"][0]
+    certificates = found.get("Certificates") or []
+    return {
+        "arn": arn,
+        "port": found.get("Port"),
+        "protocol": found.get("Protocol"),
+        "sslPolicy": found.get("SslPolicy"),
+        "certificateArn": certificates[0]["CertificateArn"] if certificates else None,
+        "defaultActions": _actions_state(found.get("DefaultActions", [])),
+    }
+
+
+def create_listener(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:lb/listener:Listener -> CreateListener, read back with DescribeListeners."""
+    arn = aws.client("elbv2").create_listener(
+        **drop_none(
+            {
+                "LoadBalancerArn": req.get("loadBalancerArn"),
+                "Protocol": req.get("protocol"),
+                "Port": req.get("port"),
+                "SslPolicy": req.get("sslPolicy"),
+                "Certificates": [{"CertificateArn": req.get("certificateArn")}] if req.get("certificateArn") else None,
+                "AlpnPolicy": [req.get("alpnPolicy")] if req.get("alpnPolicy") else None,
+                "DefaultActions": [_action(a) for a in req.get("defaultActions", [])],
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )["Listeners"][0]["ListenerArn"]
+    return arn, state(req, **_listener(aws, arn))
+
+
+@none_when("ListenerNotFound")
+def read_listener(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeListeners."""
+    return refreshed(recorded, **_listener(aws, arn))
+
+
+@none_when("ListenerNotFound")
+def delete_listener(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteListener (its rules go with it)."""
+    aws.client("elbv2").delete_listener(ListenerArn=arn)
+
+
+# --- aws:lb/listenerRule:ListenerRule --------------------------------------------------------------------
+
+
+def _listener_rule(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
+    return {"arn": arn, "priority": int(found["Priority"]), "actions": _actions_state(found.get("Actions", []))}
+
+
+def create_listener_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:lb/listenerRule:ListenerRule -> CreateRule, read back with DescribeRules."""
     elb = aws.client("elbv2")
     priority = req.get("priority")
@@ -316,8 +390,7 @@ def listener_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             rules = elb.describe_rules(ListenerArn=req.get("listenerArn"))["Rules"]
             taken = [int(r["Priority"]) for r in rules if r["Priority"].isdigit()]
             arn = _create_rule(elb, req, max(taken, default=0) + 1)
-    found = elb.describe_rules(RuleArns=[arn])["Rules"][0]
-    return arn, state(req, arn=arn, priority=int(found["Priority"]), actions=_actions_state(found.get("Actions", [])))
+    return arn, state(req, **_listener_rule(aws, arn))
 
 
 def _create_rule(elb: Any, req: Request, priority: int) -> str:
@@ -336,9 +409,21 @@ def _create_rule(elb: Any, req: Request, priority: int) -> str:
     return arn
 
 
-HANDLERS = {
-    "aws:lb/loadBalancer:LoadBalancer": load_balancer,
-    "aws:lb/targetGroup:TargetGroup": target_group,
-    "aws:lb/listener:Listener": listener,
-    "aws:lb/listenerRule:ListenerRule": listener_rule,
-}
+@none_when("RuleNotFound", "ListenerNotFound")
+def read_listener_rule(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRules."""
+    return refreshed(recorded, **_listener_rule(aws, arn))
+
+
+@none_when("RuleNotFound", "ListenerNotFound")
+def delete_listener_rule(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteRule."""
+    aws.client("elbv2").delete_rule(RuleArn=arn)
+
+
+RESOURCES = (
+    ResourceHandler("aws:lb/loadBalancer:LoadBalancer", create_load_balancer, read_load_balancer, delete_load_balancer),
+    ResourceHandler("aws:lb/targetGroup:TargetGroup", create_target_group, read_target_group, delete_target_group),
+    ResourceHandler("aws:lb/listener:Listener", create_listener, read_listener, delete_listener),
+    ResourceHandler("aws:lb/listenerRule:ListenerRule", create_listener_rule, read_listener_rule, delete_listener_rule),
+)

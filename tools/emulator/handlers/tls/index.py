@@ -1,4 +1,7 @@
-"""Providers that compute locally in real deployments too: random passwords, TLS keys and certificates."""
+"""tls:index -- private keys and self-signed certificates, computed locally as the real provider does.
+
+They exist only in Pulumi's state: read returns the recorded state and delete has nothing to call.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import base64
 import datetime
 import hashlib
 import ipaddress
-import secrets
-import string
 from typing import Any
 
 from cryptography import x509
@@ -15,35 +16,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tools.emulator.engine import Aws, Request
-from tools.emulator.handlers.common import state
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers.translate import delete_nothing, read_recorded, state
 
-DEFAULT_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
-
-
-def random_password(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
-    """random:index/randomPassword:RandomPassword: a CSPRNG password honouring the character-class options."""
-    length = int(req.get("length", 16))
-    classes: list[tuple[str, int]] = []
-    if req.get("upper", True):
-        classes.append((string.ascii_uppercase, int(req.get("minUpper", 0))))
-    if req.get("lower", True):
-        classes.append((string.ascii_lowercase, int(req.get("minLower", 0))))
-    if req.get("numeric", req.get("number", True)):
-        classes.append((string.digits, int(req.get("minNumeric", 0))))
-    if req.get("special", True):
-        classes.append((req.get("overrideSpecial") or DEFAULT_SPECIAL, int(req.get("minSpecial", 0))))
-    if not classes:
-        raise RuntimeError("RandomPassword: every character class is disabled")
-    chars = [secrets.choice(alphabet) for alphabet, minimum in classes for _ in range(minimum)]
-    pool = "".join(alphabet for alphabet, _ in classes)
-    chars += [secrets.choice(pool) for _ in range(max(0, length - len(chars)))]
-    secrets.SystemRandom().shuffle(chars)
-    result = "".join(chars)
-    return "none", state(req, result=result, length=length)
+LOCAL = "computed locally by the provider: it exists only in Pulumi's state"
 
 
-def private_key(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+def create_private_key(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """tls:index/privateKey:PrivateKey: a real RSA or ECDSA key, in the provider's PEM and OpenSSH encodings."""
     algorithm = req.get("algorithm", "RSA")
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -91,7 +70,7 @@ _SUBJECT_FIELDS = {
 }
 
 
-def self_signed_cert(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+def create_self_signed_cert(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """tls:index/selfSignedCert:SelfSignedCert: a real X.509 certificate signed by the given key."""
     key = serialization.load_pem_private_key(str(req.get("privateKeyPem")).encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -134,8 +113,9 @@ def self_signed_cert(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )
 
 
-HANDLERS = {
-    "random:index/randomPassword:RandomPassword": random_password,
-    "tls:index/privateKey:PrivateKey": private_key,
-    "tls:index/selfSignedCert:SelfSignedCert": self_signed_cert,
-}
+RESOURCES = (
+    ResourceHandler("tls:index/privateKey:PrivateKey", create_private_key, read_recorded, delete_nothing, retained=LOCAL),
+    ResourceHandler(
+        "tls:index/selfSignedCert:SelfSignedCert", create_self_signed_cert, read_recorded, delete_nothing, retained=LOCAL
+    ),
+)

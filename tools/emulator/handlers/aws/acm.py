@@ -1,0 +1,137 @@
+"""aws:acm -- certificates and the wait for their validation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state, tag_list
+
+# How long CertificateValidation waits for ISSUED (the provider's default timeout is 75 minutes; the
+# emulator issues after MOTO_ACM_VALIDATION_WAIT seconds, which tools.emulator.server sets to 0).
+VALIDATION_TIMEOUT_SECONDS = 90.0
+
+# --- aws:acm/certificate:Certificate ---------------------------------------------------------------------
+
+
+def _certificate(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    options = [
+        {
+            "domainName": o["DomainName"],
+            "resourceRecordName": o["ResourceRecord"]["Name"],
+            "resourceRecordType": o["ResourceRecord"]["Type"],
+            "resourceRecordValue": o["ResourceRecord"]["Value"],
+        }
+        for o in found.get("DomainValidationOptions", [])
+        if o.get("ResourceRecord")
+    ]
+    return {
+        "arn": arn,
+        "domainName": found.get("DomainName"),
+        "status": found.get("Status"),
+        "type": found.get("Type"),
+        "keyAlgorithm": found.get("KeyAlgorithm"),
+        "notAfter": found["NotAfter"].isoformat() if found.get("NotAfter") else None,
+        "notBefore": found["NotBefore"].isoformat() if found.get("NotBefore") else None,
+        "subjectAlternativeNames": found.get("SubjectAlternativeNames", []),
+        "domainValidationOptions": options,
+        "validationEmails": [],
+        "renewalEligibility": found.get("RenewalEligibility"),
+        "pendingRenewal": False,
+    }
+
+
+def create_certificate(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:acm/certificate:Certificate -> ImportCertificate (PEM given) or RequestCertificate, read back with Describe."""
+    acm = aws.client("acm")
+    tags = tag_list(req.get("tags")) or None
+    if req.get("certificateBody"):
+        arn = acm.import_certificate(
+            **drop_none(
+                {
+                    "Certificate": str(req.get("certificateBody")).encode(),
+                    "PrivateKey": str(req.get("privateKey")).encode(),
+                    "CertificateChain": str(req.get("certificateChain")).encode() if req.get("certificateChain") else None,
+                    "Tags": tags,
+                }
+            )
+        )["CertificateArn"]
+    else:
+        options = req.get("options") or {}
+        sans = [s for s in req.get("subjectAlternativeNames", []) if s != req.get("domainName")]
+        arn = acm.request_certificate(
+            **drop_none(
+                {
+                    "DomainName": req.get("domainName"),
+                    "ValidationMethod": req.get("validationMethod", "DNS"),
+                    "SubjectAlternativeNames": [req.get("domainName"), *sans] if sans else None,
+                    "KeyAlgorithm": req.get("keyAlgorithm"),
+                    "CertificateAuthorityArn": req.get("certificateAuthorityArn"),
+                    "Options": {"CertificateTransparencyLoggingPreference": options["certificateTransparencyLoggingPreference"]}
+                    if options.get("certificateTransparencyLoggingPreference")
+                    else None,
+                    "Tags": tags,
+                }
+            )
+        )["CertificateArn"]
+    return arn, state(req, **_certificate(aws, arn))
+
+
+@none_when("ResourceNotFoundException")
+def read_certificate(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCertificate."""
+    return refreshed(recorded, **_certificate(aws, arn))
+
+
+@none_when("ResourceNotFoundException")
+def delete_certificate(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteCertificate (AWS refuses while a listener uses it; listeners are deleted first)."""
+    aws.client("acm").delete_certificate(CertificateArn=arn)
+
+
+# --- aws:acm/certificateValidation:CertificateValidation -------------------------------------------------
+
+
+def _issued(aws: Aws, arn: str) -> dict[str, Any]:
+    status = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]["Status"]
+    if status != "ISSUED":
+        raise GoneError(f"{arn} is {status}")
+    return {"certificateArn": arn}
+
+
+def create_certificate_validation(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:acm/certificateValidation:CertificateValidation: wait, as the provider does, until ACM says ISSUED."""
+    arn = str(req.get("certificateArn"))
+    deadline = time.monotonic() + VALIDATION_TIMEOUT_SECONDS
+    while True:
+        status = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]["Status"]
+        if status == "ISSUED":
+            break
+        if status not in ("PENDING_VALIDATION",) or time.monotonic() > deadline:
+            raise RuntimeError(f"DescribeCertificate: {arn} is {status}, not ISSUED")
+        time.sleep(1.0)
+    return arn, state(req, certificateArn=arn)
+
+
+@none_when("ResourceNotFoundException")
+def read_certificate_validation(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCertificate: the validation exists while its certificate is ISSUED."""
+    return refreshed(recorded, **_issued(aws, arn))
+
+
+def delete_certificate_validation(_aws: Aws, _arn: str, _recorded: Mapping[str, Any]) -> None:
+    """Nothing to call: a validation is no AWS object (the provider only forgets it); it ends with its certificate."""
+
+
+RESOURCES = (
+    ResourceHandler("aws:acm/certificate:Certificate", create_certificate, read_certificate, delete_certificate),
+    ResourceHandler(
+        "aws:acm/certificateValidation:CertificateValidation",
+        create_certificate_validation,
+        read_certificate_validation,
+        delete_certificate_validation,
+    ),
+)

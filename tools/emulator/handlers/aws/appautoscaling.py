@@ -1,0 +1,197 @@
+"""aws:appautoscaling -- Application Auto Scaling targets and scaling policies (for the ECS services)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers import moto_fixes
+from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state
+
+# --- aws:appautoscaling/target:Target --------------------------------------------------------------------
+
+
+def _target(aws: Aws, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    namespace, resource_id, dimension = inputs.get("serviceNamespace"), inputs.get("resourceId"), inputs.get("scalableDimension")
+    targets = (
+        aws.client("application-autoscaling")
+        .describe_scalable_targets(ServiceNamespace=namespace, ResourceIds=[resource_id])
+        .get("ScalableTargets", [])
+    )
+    found = next((t for t in targets if t["ScalableDimension"] == dimension), None)
+    if found is None:
+        raise GoneError(f"{namespace} {resource_id} {dimension}")
+    return {
+        "arn": found.get("ScalableTargetARN"),
+        "minCapacity": found["MinCapacity"],
+        "maxCapacity": found["MaxCapacity"],
+        "roleArn": found.get("RoleARN"),
+    }
+
+
+def create_target(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:appautoscaling/target:Target -> RegisterScalableTarget, read back with DescribeScalableTargets."""
+    aws.client("application-autoscaling").register_scalable_target(
+        **drop_none(
+            {
+                "ServiceNamespace": req.get("serviceNamespace"),
+                "ResourceId": req.get("resourceId"),
+                "ScalableDimension": req.get("scalableDimension"),
+                "MinCapacity": req.get("minCapacity"),
+                "MaxCapacity": req.get("maxCapacity"),
+                "RoleARN": req.get("roleArn"),
+            }
+        )
+    )
+    return req.get("resourceId"), state(req, **_target(aws, req.inputs))
+
+
+@none_when()
+def read_target(aws: Aws, _resource_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeScalableTargets for the recorded namespace, resource and dimension."""
+    return refreshed(recorded, **_target(aws, recorded))
+
+
+@none_when("ObjectNotFoundException")
+def delete_target(aws: Aws, _resource_id: str, recorded: Mapping[str, Any]) -> None:
+    """DeregisterScalableTarget (when it is still registered: AWS answers a missing one with an error)."""
+    _target(aws, recorded)
+    aws.client("application-autoscaling").deregister_scalable_target(
+        ServiceNamespace=recorded["serviceNamespace"],
+        ResourceId=recorded["resourceId"],
+        ScalableDimension=recorded["scalableDimension"],
+    )
+
+
+# --- aws:appautoscaling/policy:Policy --------------------------------------------------------------------
+
+
+def _metric_dimensions(dimensions: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"Name": d["name"], "Value": d["value"]} for d in dimensions]
+
+
+def _tracking_params(tracking: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``targetTrackingScalingPolicyConfiguration`` -> the API shape."""
+    if not tracking:
+        return None
+    predefined = tracking.get("predefinedMetricSpecification")
+    customized = tracking.get("customizedMetricSpecification")
+    return drop_none(
+        {
+            "TargetValue": tracking.get("targetValue"),
+            "DisableScaleIn": tracking.get("disableScaleIn"),
+            "ScaleInCooldown": tracking.get("scaleInCooldown"),
+            "ScaleOutCooldown": tracking.get("scaleOutCooldown"),
+            "PredefinedMetricSpecification": drop_none(
+                {
+                    "PredefinedMetricType": predefined.get("predefinedMetricType"),
+                    "ResourceLabel": predefined.get("resourceLabel"),
+                }
+            )
+            if predefined
+            else None,
+            "CustomizedMetricSpecification": drop_none(
+                {
+                    "MetricName": customized.get("metricName"),
+                    "Namespace": customized.get("namespace"),
+                    "Statistic": customized.get("statistic"),
+                    "Unit": customized.get("unit"),
+                    "Dimensions": _metric_dimensions(customized.get("dimensions") or []) or None,
+                }
+            )
+            if customized
+            else None,
+        }
+    )
+
+
+def _bound(value: Any) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _step_params(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``stepScalingPolicyConfiguration`` -> the API shape."""
+    if not step:
+        return None
+    return drop_none(
+        {
+            "AdjustmentType": step.get("adjustmentType"),
+            "Cooldown": step.get("cooldown"),
+            "MetricAggregationType": step.get("metricAggregationType"),
+            "MinAdjustmentMagnitude": step.get("minAdjustmentMagnitude"),
+            "StepAdjustments": [
+                drop_none(
+                    {
+                        "MetricIntervalLowerBound": _bound(s.get("metricIntervalLowerBound")),
+                        "MetricIntervalUpperBound": _bound(s.get("metricIntervalUpperBound")),
+                        "ScalingAdjustment": s.get("scalingAdjustment"),
+                    }
+                )
+                for s in step.get("stepAdjustments", [])
+            ],
+        }
+    )
+
+
+def _policy(aws: Aws, name: str, inputs: Mapping[str, Any], created: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The policy read back with DescribeScalingPolicies (``created``: PutScalingPolicy's answer, for what it lacks)."""
+    policies = (
+        aws.client("application-autoscaling")
+        .describe_scaling_policies(
+            ServiceNamespace=inputs.get("serviceNamespace"), ResourceId=inputs.get("resourceId"), PolicyNames=[name]
+        )
+        .get("ScalingPolicies", [])
+    )
+    found = next(iter(moto_fixes.scaling_policies_named(policies, name, inputs.get("scalableDimension"))), None)
+    if found is None:
+        raise GoneError(name)
+    created = created or {}
+    return {
+        "arn": found.get("PolicyARN", created.get("PolicyARN")),
+        "policyType": found.get("PolicyType"),
+        "alarmArns": [a["AlarmARN"] for a in found.get("Alarms", created.get("Alarms", []))],
+    }
+
+
+def create_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:appautoscaling/policy:Policy -> PutScalingPolicy, read back with DescribeScalingPolicies."""
+    name = req.get("name")
+    response = aws.client("application-autoscaling").put_scaling_policy(
+        **drop_none(
+            {
+                "PolicyName": name,
+                "ServiceNamespace": req.get("serviceNamespace"),
+                "ResourceId": req.get("resourceId"),
+                "ScalableDimension": req.get("scalableDimension"),
+                "PolicyType": req.get("policyType", "StepScaling"),
+                "TargetTrackingScalingPolicyConfiguration": _tracking_params(req.get("targetTrackingScalingPolicyConfiguration")),
+                "StepScalingPolicyConfiguration": _step_params(req.get("stepScalingPolicyConfiguration")),
+            }
+        )
+    )
+    return name, state(req, **_policy(aws, name, req.inputs, response))
+
+
+@none_when()
+def read_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeScalingPolicies of the recorded resource, by policy name."""
+    return refreshed(recorded, **_policy(aws, name, recorded))
+
+
+@none_when("ObjectNotFoundException")
+def delete_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> None:
+    """DeleteScalingPolicy (its target-tracking alarms go with it); only while it exists, as AWS errors otherwise."""
+    _policy(aws, name, recorded)
+    aws.client("application-autoscaling").delete_scaling_policy(
+        PolicyName=name,
+        ServiceNamespace=recorded["serviceNamespace"],
+        ResourceId=recorded["resourceId"],
+        ScalableDimension=recorded["scalableDimension"],
+    )
+
+
+RESOURCES = (
+    ResourceHandler("aws:appautoscaling/target:Target", create_target, read_target, delete_target),
+    ResourceHandler("aws:appautoscaling/policy:Policy", create_policy, read_policy, delete_policy),
+)

@@ -1,0 +1,229 @@
+"""aws:cloudwatch -- CloudWatch Logs log groups and resource policies; CloudWatch alarms and dashboards."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers import moto_fixes
+from tools.emulator.handlers.translate import GoneError, as_json, drop_none, none_when, refreshed, state, tag_list
+
+# --- aws:cloudwatch/logGroup:LogGroup ------------------------------------------------------------------
+
+
+def _log_group(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    logs = aws.client("logs")
+    found = next((g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name), None)
+    if found is None:
+        raise GoneError(name)
+    return {
+        "name": name,
+        # The provider strips the ":*" suffix DescribeLogGroups puts on the ARN.
+        "arn": found["arn"].removesuffix(":*"),
+        "retentionInDays": found.get("retentionInDays", 0),
+        "kmsKeyId": found.get("kmsKeyId", inputs.get("kmsKeyId", "")),
+        "logGroupClass": moto_fixes.log_group_class(found, inputs),
+    }
+
+
+def create_log_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:cloudwatch/logGroup:LogGroup -> CreateLogGroup + PutRetentionPolicy, read back with DescribeLogGroups."""
+    logs = aws.client("logs")
+    name = req.physical_name("name", 512)
+    logs.create_log_group(
+        **drop_none(
+            {
+                "logGroupName": name,
+                "kmsKeyId": req.get("kmsKeyId"),
+                "logGroupClass": req.get("logGroupClass"),
+                "tags": req.get("tags") or None,
+            }
+        )
+    )
+    if req.get("retentionInDays"):
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(req.get("retentionInDays")))
+    return name, state(req, **_log_group(aws, name, req.inputs))
+
+
+@none_when("ResourceNotFoundException")
+def read_log_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeLogGroups by name prefix, then the exact name."""
+    return refreshed(recorded, **_log_group(aws, name, recorded))
+
+
+@none_when("ResourceNotFoundException")
+def delete_log_group(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteLogGroup (its streams and events go with it)."""
+    aws.client("logs").delete_log_group(logGroupName=name)
+
+
+# --- aws:cloudwatch/logResourcePolicy:LogResourcePolicy ------------------------------------------------
+
+
+def _log_resource_policy(aws: Aws, name: str) -> dict[str, Any]:
+    policies = aws.client("logs").describe_resource_policies()["resourcePolicies"]
+    found = next((p for p in policies if p["policyName"] == name), None)
+    if found is None:
+        raise GoneError(name)
+    return {"policyName": name, "policyDocument": found["policyDocument"]}
+
+
+def create_log_resource_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:cloudwatch/logResourcePolicy:LogResourcePolicy -> PutResourcePolicy, read back with DescribeResourcePolicies."""
+    name = req.get("policyName")
+    aws.client("logs").put_resource_policy(policyName=name, policyDocument=as_json(req.get("policyDocument")))
+    return name, state(req, **_log_resource_policy(aws, name))
+
+
+@none_when()
+def read_log_resource_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeResourcePolicies."""
+    return refreshed(recorded, **_log_resource_policy(aws, name))
+
+
+@none_when("ResourceNotFoundException")
+def delete_log_resource_policy(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteResourcePolicy."""
+    aws.client("logs").delete_resource_policy(policyName=name)
+
+
+# --- aws:cloudwatch/metricAlarm:MetricAlarm ------------------------------------------------------------
+
+
+def _dimensions(dimensions: Mapping[str, str] | None) -> list[dict[str, str]]:
+    return [{"Name": k, "Value": str(v)} for k, v in (dimensions or {}).items()]
+
+
+def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
+    metric = query.get("metric")
+    return drop_none(
+        {
+            "Id": query.get("id"),
+            "Expression": query.get("expression"),
+            "Label": query.get("label"),
+            "ReturnData": query.get("returnData"),
+            "Period": query.get("period"),
+            "AccountId": query.get("accountId"),
+            "MetricStat": drop_none(
+                {
+                    "Metric": drop_none(
+                        {
+                            "MetricName": metric.get("metricName"),
+                            "Namespace": metric.get("namespace"),
+                            "Dimensions": _dimensions(metric.get("dimensions")) or None,
+                        }
+                    ),
+                    "Period": metric.get("period"),
+                    "Stat": metric.get("stat"),
+                    "Unit": metric.get("unit"),
+                }
+            )
+            if metric
+            else None,
+        }
+    )
+
+
+def _metric_alarm(aws: Aws, name: str) -> dict[str, Any]:
+    found_all = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not found_all:
+        raise GoneError(name)
+    found = found_all[0]
+    return {
+        "name": name,
+        "arn": found["AlarmArn"],
+        "threshold": found.get("Threshold"),
+        "comparisonOperator": found.get("ComparisonOperator"),
+        "evaluationPeriods": found.get("EvaluationPeriods"),
+        "alarmActions": found.get("AlarmActions", []),
+        "okActions": found.get("OKActions", []),
+    }
+
+
+def create_metric_alarm(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:cloudwatch/metricAlarm:MetricAlarm -> PutMetricAlarm, read back with DescribeAlarms."""
+    name = req.physical_name("name", 255)
+    aws.client("cloudwatch").put_metric_alarm(
+        **drop_none(
+            {
+                "AlarmName": name,
+                "AlarmDescription": req.get("alarmDescription"),
+                "ActionsEnabled": req.get("actionsEnabled"),
+                "AlarmActions": list(req.get("alarmActions", [])) or None,
+                "OKActions": list(req.get("okActions", [])) or None,
+                "InsufficientDataActions": list(req.get("insufficientDataActions", [])) or None,
+                "MetricName": req.get("metricName"),
+                "Namespace": req.get("namespace"),
+                "Statistic": req.get("statistic"),
+                "ExtendedStatistic": req.get("extendedStatistic"),
+                "Dimensions": _dimensions(req.get("dimensions")) or None,
+                "Period": req.get("period"),
+                "Unit": req.get("unit"),
+                "EvaluationPeriods": req.get("evaluationPeriods"),
+                "DatapointsToAlarm": req.get("datapointsToAlarm"),
+                "Threshold": req.get("threshold"),
+                "ThresholdMetricId": req.get("thresholdMetricId"),
+                "ComparisonOperator": req.get("comparisonOperator"),
+                "TreatMissingData": req.get("treatMissingData"),
+                "EvaluateLowSampleCountPercentile": req.get("evaluateLowSampleCountPercentiles"),
+                "Metrics": [_metric_query(q) for q in req.get("metricQueries", [])] or None,
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )
+    return name, state(req, **_metric_alarm(aws, name))
+
+
+@none_when()
+def read_metric_alarm(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeAlarms by name."""
+    return refreshed(recorded, **_metric_alarm(aws, name))
+
+
+@none_when("ResourceNotFound")
+def delete_metric_alarm(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteAlarms (deleting an alarm that does not exist is not an error in the API)."""
+    aws.client("cloudwatch").delete_alarms(AlarmNames=[name])
+
+
+# --- aws:cloudwatch/dashboard:Dashboard ----------------------------------------------------------------
+
+
+def _dashboard(aws: Aws, name: str) -> dict[str, Any]:
+    found = aws.client("cloudwatch").get_dashboard(DashboardName=name)
+    return {"dashboardArn": found["DashboardArn"], "dashboardBody": found["DashboardBody"]}
+
+
+def create_dashboard(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:cloudwatch/dashboard:Dashboard -> PutDashboard, read back with GetDashboard."""
+    name = req.get("dashboardName")
+    response = aws.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=as_json(req.get("dashboardBody")))
+    if response.get("DashboardValidationMessages"):
+        raise RuntimeError(f"PutDashboard: {response['DashboardValidationMessages']}")
+    return name, state(req, **_dashboard(aws, name))
+
+
+@none_when("ResourceNotFound", "DashboardNotFoundError")
+def read_dashboard(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """GetDashboard."""
+    return refreshed(recorded, **_dashboard(aws, name))
+
+
+@none_when("ResourceNotFound", "DashboardNotFoundError")
+def delete_dashboard(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteDashboards."""
+    aws.client("cloudwatch").delete_dashboards(DashboardNames=[name])
+
+
+RESOURCES = (
+    ResourceHandler("aws:cloudwatch/logGroup:LogGroup", create_log_group, read_log_group, delete_log_group),
+    ResourceHandler(
+        "aws:cloudwatch/logResourcePolicy:LogResourcePolicy",
+        create_log_resource_policy,
+        read_log_resource_policy,
+        delete_log_resource_policy,
+    ),
+    ResourceHandler("aws:cloudwatch/metricAlarm:MetricAlarm", create_metric_alarm, read_metric_alarm, delete_metric_alarm),
+    ResourceHandler("aws:cloudwatch/dashboard:Dashboard", create_dashboard, read_dashboard, delete_dashboard),
+)

@@ -1,0 +1,265 @@
+"""aws:elasticache -- Redis subnet groups, parameter groups, users, user groups, replication groups.
+
+moto 5.2.5 lacks some of these operations; the stand-ins are in :mod:`tools.emulator.handlers.moto_fixes`
+(parameter groups and user groups entirely, subnet group deletion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers import moto_fixes
+from tools.emulator.handlers.translate import (
+    GoneError,
+    delete_nothing,
+    drop_none,
+    none_when,
+    read_recorded,
+    refreshed,
+    state,
+    tag_list,
+)
+
+PULUMI_DESCRIPTION = "Managed by Pulumi"
+
+# --- aws:elasticache/subnetGroup:SubnetGroup -------------------------------------------------------------
+
+
+def _subnet_group(aws: Aws, name: str) -> dict[str, Any]:
+    found = aws.client("elasticache").describe_cache_subnet_groups(CacheSubnetGroupName=name)["CacheSubnetGroups"][0]
+    return {
+        "name": name,
+        "arn": found.get("ARN"),
+        "vpcId": found.get("VpcId"),
+        "subnetIds": [s["SubnetIdentifier"] for s in found.get("Subnets", [])],
+    }
+
+
+def create_subnet_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:elasticache/subnetGroup:SubnetGroup -> CreateCacheSubnetGroup, read back with DescribeCacheSubnetGroups."""
+    name = req.physical_name("name", 255).lower()
+    aws.client("elasticache").create_cache_subnet_group(
+        CacheSubnetGroupName=name,
+        CacheSubnetGroupDescription=req.get("description", PULUMI_DESCRIPTION),
+        SubnetIds=list(req.get("subnetIds", [])),
+        Tags=tag_list(req.get("tags")),
+    )
+    return name, state(req, **_subnet_group(aws, name))
+
+
+@none_when("CacheSubnetGroupNotFoundFault")
+def read_subnet_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCacheSubnetGroups."""
+    return refreshed(recorded, **_subnet_group(aws, name))
+
+
+# --- aws:elasticache/parameterGroup:ParameterGroup (a stand-in: moto 5.2.5 has none of its API) ------------
+
+
+def create_parameter_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:elasticache/parameterGroup:ParameterGroup -> :func:`moto_fixes.create_cache_parameter_group`."""
+    name = req.physical_name("name", 255).lower()
+    return name, state(req, **moto_fixes.create_cache_parameter_group(aws, name, req.get("family"), req.get("parameters", [])))
+
+
+# --- aws:elasticache/user:User ---------------------------------------------------------------------------
+
+
+def _user(aws: Aws, user_id: str) -> dict[str, Any]:
+    found = aws.client("elasticache").describe_users(UserId=user_id)["Users"][0]
+    if found.get("Status") == "deleting":
+        raise GoneError(user_id)  # as for the provider: a user being deleted is gone
+    authentication = found.get("Authentication") or {}
+    return {
+        "userId": found["UserId"],
+        "userName": found.get("UserName"),
+        "arn": found.get("ARN"),
+        "engine": found.get("Engine"),
+        "accessString": found.get("AccessString"),
+        "authenticationMode": drop_none(
+            {"type": authentication.get("Type"), "passwordCount": authentication.get("PasswordCount")}
+        )
+        or None,
+    }
+
+
+def create_user(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:elasticache/user:User -> CreateUser, read back with DescribeUsers."""
+    mode = req.get("authenticationMode") or {}
+    user_id = req.get("userId")
+    aws.client("elasticache").create_user(
+        **drop_none(
+            {
+                "UserId": user_id,
+                "UserName": req.get("userName"),
+                "Engine": req.get("engine"),
+                "AccessString": req.get("accessString"),
+                "Passwords": list(req.get("passwords", [])) or None,
+                "NoPasswordRequired": req.get("noPasswordRequired"),
+                "AuthenticationMode": drop_none(
+                    {"Type": mode.get("type"), "Passwords": list(mode.get("passwords") or []) or None}
+                )
+                or None,
+                "Tags": tag_list(req.get("tags")) or None,
+            }
+        )
+    )
+    return user_id, state(req, **_user(aws, user_id))
+
+
+@none_when("UserNotFound", "UserNotFoundFault")
+def read_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeUsers; a user being deleted is gone."""
+    return refreshed(recorded, **_user(aws, user_id))
+
+
+@none_when("UserNotFound", "UserNotFoundFault")
+def delete_user(aws: Aws, user_id: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteUser (only while it is not already being deleted)."""
+    _user(aws, user_id)
+    aws.client("elasticache").delete_user(UserId=user_id)
+
+
+# --- aws:elasticache/userGroup:UserGroup (a stand-in: moto 5.2.5 has none of its API) ----------------------
+
+
+def create_user_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:elasticache/userGroup:UserGroup -> :func:`moto_fixes.create_cache_user_group`."""
+    group_id = req.get("userGroupId")
+    return group_id, state(req, **moto_fixes.create_cache_user_group(aws, group_id, req.get("engine"), req.get("userIds", [])))
+
+
+# --- aws:elasticache/replicationGroup:ReplicationGroup ---------------------------------------------------
+
+
+def _replication_group(aws: Aws, group_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    found = aws.client("elasticache").describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
+    if found.get("Status") == "deleting":
+        # The provider treats a group being deleted as gone. (moto 5.2.5 lists it as "deleting" for good;
+        # AWS drops it after a few minutes, which is all the difference there is for read and delete.)
+        raise GoneError(group_id)
+    node_group = (found.get("NodeGroups") or [{}])[0]
+    primary = (node_group.get("PrimaryEndpoint") or {}).get("Address")
+    reader = (node_group.get("ReaderEndpoint") or {}).get("Address")
+    return {
+        "replicationGroupId": group_id,
+        "arn": found.get("ARN"),
+        "memberClusters": found.get("MemberClusters", []),
+        "primaryEndpointAddress": primary,
+        "readerEndpointAddress": moto_fixes.replication_group_reader_endpoint(found, primary, reader),
+        "configurationEndpointAddress": (found.get("ConfigurationEndpoint") or {}).get("Address"),
+        "clusterEnabled": found.get("ClusterEnabled"),
+        "automaticFailoverEnabled": found.get("AutomaticFailover") in ("enabled", "enabling")
+        if found.get("AutomaticFailover")
+        else None,
+        "multiAzEnabled": found.get("MultiAZ") == "enabled" if found.get("MultiAZ") else None,
+        "atRestEncryptionEnabled": found.get("AtRestEncryptionEnabled"),
+        "transitEncryptionEnabled": found.get("TransitEncryptionEnabled"),
+        "kmsKeyId": found.get("KmsKeyId"),
+        "snapshotRetentionLimit": found.get("SnapshotRetentionLimit"),
+        "nodeType": found.get("CacheNodeType"),
+        "engineVersionActual": inputs.get("engineVersion"),
+    }
+
+
+def create_replication_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:elasticache/replicationGroup:ReplicationGroup -> CreateReplicationGroup, read back with DescribeReplicationGroups."""
+    group_id = req.physical_name("replicationGroupId", 40).lower()
+    params = drop_none(
+        {
+            "ReplicationGroupId": group_id,
+            "ReplicationGroupDescription": req.get("description", PULUMI_DESCRIPTION),
+            "Engine": req.get("engine", "redis"),
+            "EngineVersion": req.get("engineVersion"),
+            "CacheNodeType": req.get("nodeType"),
+            "NumCacheClusters": req.get("numCacheClusters"),
+            "NumNodeGroups": req.get("numNodeGroups"),
+            "ReplicasPerNodeGroup": req.get("replicasPerNodeGroup"),
+            "PreferredCacheClusterAZs": list(req.get("preferredCacheClusterAzs", [])) or None,
+            "Port": req.get("port"),
+            "CacheParameterGroupName": req.get("parameterGroupName"),
+            "CacheSubnetGroupName": req.get("subnetGroupName"),
+            "SecurityGroupIds": list(req.get("securityGroupIds", [])) or None,
+            "AutomaticFailoverEnabled": req.get("automaticFailoverEnabled"),
+            "MultiAZEnabled": req.get("multiAzEnabled"),
+            "AtRestEncryptionEnabled": req.get("atRestEncryptionEnabled"),
+            "TransitEncryptionEnabled": req.get("transitEncryptionEnabled"),
+            "TransitEncryptionMode": req.get("transitEncryptionMode"),
+            "AuthToken": req.get("authToken"),
+            "UserGroupIds": list(req.get("userGroupIds", [])) or None,
+            "KmsKeyId": req.get("kmsKeyId"),
+            "SnapshotRetentionLimit": req.get("snapshotRetentionLimit"),
+            "SnapshotWindow": req.get("snapshotWindow"),
+            "PreferredMaintenanceWindow": req.get("maintenanceWindow"),
+            "NotificationTopicArn": req.get("notificationTopicArn"),
+            "AutoMinorVersionUpgrade": req.get("autoMinorVersionUpgrade"),
+            "DataTieringEnabled": req.get("dataTieringEnabled"),
+            "NetworkType": req.get("networkType"),
+            "IpDiscovery": req.get("ipDiscovery"),
+            "ClusterMode": req.get("clusterMode"),
+            "LogDeliveryConfigurations": [
+                drop_none(
+                    {
+                        "LogType": c.get("logType"),
+                        "DestinationType": c.get("destinationType"),
+                        "LogFormat": c.get("logFormat"),
+                        "DestinationDetails": {"CloudWatchLogsDetails": {"LogGroup": c.get("destination")}}
+                        if c.get("destinationType") == "cloudwatch-logs"
+                        else {"KinesisFirehoseDetails": {"DeliveryStream": c.get("destination")}},
+                    }
+                )
+                for c in req.get("logDeliveryConfigurations", [])
+            ]
+            or None,
+            "Tags": tag_list(req.get("tags")),
+        }
+    )
+    aws.client("elasticache").create_replication_group(**moto_fixes.replication_group_node_count(params))
+    return group_id, state(req, **_replication_group(aws, group_id, req.inputs))
+
+
+@none_when("ReplicationGroupNotFoundFault")
+def read_replication_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeReplicationGroups; a group being deleted is gone."""
+    return refreshed(recorded, **_replication_group(aws, group_id, recorded))
+
+
+@none_when("ReplicationGroupNotFoundFault")
+def delete_replication_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> None:
+    """DeleteReplicationGroup (only while it is not already being deleted, which the API refuses)."""
+    _replication_group(aws, group_id, recorded)
+    aws.client("elasticache").delete_replication_group(ReplicationGroupId=group_id)
+
+
+RESOURCES = (
+    ResourceHandler(
+        "aws:elasticache/subnetGroup:SubnetGroup",
+        create_subnet_group,
+        read_subnet_group,
+        moto_fixes.delete_cache_subnet_group,
+        retained=moto_fixes.NO_DELETE_CACHE_SUBNET_GROUP,
+    ),
+    ResourceHandler(
+        "aws:elasticache/parameterGroup:ParameterGroup",
+        create_parameter_group,
+        read_recorded,
+        delete_nothing,
+        retained=moto_fixes.NO_CACHE_PARAMETER_GROUPS,
+    ),
+    ResourceHandler("aws:elasticache/user:User", create_user, read_user, delete_user),
+    ResourceHandler(
+        "aws:elasticache/userGroup:UserGroup",
+        create_user_group,
+        read_recorded,
+        delete_nothing,
+        retained=moto_fixes.NO_CACHE_USER_GROUPS,
+    ),
+    ResourceHandler(
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        create_replication_group,
+        read_replication_group,
+        delete_replication_group,
+    ),
+)

@@ -1,0 +1,193 @@
+"""aws:sns -- topics, their access policies and subscriptions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tools.emulator.engine import Aws, Request, ResourceHandler
+from tools.emulator.handlers.translate import as_json, drop_none, none_when, refreshed, state, tag_list
+
+_NOT_FOUND = "NotFound"
+
+# Topic inputs that are plain topic attributes (input name -> attribute name).
+_TOPIC_ATTRIBUTES = {
+    "displayName": "DisplayName",
+    "kmsMasterKeyId": "KmsMasterKeyId",
+    "deliveryPolicy": "DeliveryPolicy",
+    "signatureVersion": "SignatureVersion",
+    "tracingConfig": "TracingConfig",
+    "fifoTopic": "FifoTopic",
+    "contentBasedDeduplication": "ContentBasedDeduplication",
+}
+
+# --- aws:sns/topic:Topic ---------------------------------------------------------------------------------
+
+
+def _topic(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
+    return {
+        "arn": found.get("TopicArn", arn),
+        "owner": found.get("Owner"),
+        "kmsMasterKeyId": found.get("KmsMasterKeyId"),
+        "policy": found.get("Policy"),
+        "displayName": found.get("DisplayName"),
+    }
+
+
+def create_topic(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:sns/topic:Topic -> CreateTopic, read back with GetTopicAttributes."""
+    name = req.physical_name("name", 256)
+    attributes = {
+        attr: str(req.get(key)).lower() if isinstance(req.get(key), bool) else str(req.get(key))
+        for key, attr in _TOPIC_ATTRIBUTES.items()
+        if req.get(key) is not None
+    }
+    if req.get("policy"):
+        attributes["Policy"] = as_json(req.get("policy"))
+    arn = aws.client("sns").create_topic(
+        **drop_none({"Name": name, "Attributes": attributes or None, "Tags": tag_list(req.get("tags")) or None})
+    )["TopicArn"]
+    return arn, state(req, name=name, **_topic(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def read_topic(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTopicAttributes."""
+    return refreshed(recorded, name=arn.rsplit(":", 1)[-1], **_topic(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def delete_topic(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """DeleteTopic (its subscriptions go with it)."""
+    aws.client("sns").delete_topic(TopicArn=arn)
+
+
+# --- aws:sns/topicPolicy:TopicPolicy ---------------------------------------------------------------------
+
+
+def _topic_policy(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
+    return {"owner": found.get("Owner"), "policy": found.get("Policy")}
+
+
+def default_topic_policy(topic_arn: str, owner: str) -> str:
+    """The access policy AWS gives a new topic (the provider restores it when a TopicPolicy is deleted)."""
+    return json.dumps(
+        {
+            "Version": "2008-10-17",
+            "Id": "__default_policy_ID",
+            "Statement": [
+                {
+                    "Sid": "__default_statement_ID",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": [
+                        "SNS:GetTopicAttributes",
+                        "SNS:SetTopicAttributes",
+                        "SNS:AddPermission",
+                        "SNS:RemovePermission",
+                        "SNS:DeleteTopic",
+                        "SNS:Subscribe",
+                        "SNS:ListSubscriptionsByTopic",
+                        "SNS:Publish",
+                    ],
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"AWS:SourceOwner": owner}},
+                }
+            ],
+        }
+    )
+
+
+def create_topic_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:sns/topicPolicy:TopicPolicy -> SetTopicAttributes(Policy), read back with GetTopicAttributes."""
+    arn = req.get("arn")
+    aws.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=as_json(req.get("policy")))
+    return arn, state(req, **_topic_policy(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def read_topic_policy(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTopicAttributes (the policy exists as long as its topic)."""
+    return refreshed(recorded, **_topic_policy(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def delete_topic_policy(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """SetTopicAttributes back to the default policy, as the provider does (a topic always has a policy)."""
+    sns = aws.client("sns")
+    owner = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Owner") or aws.account_id
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=default_topic_policy(arn, owner))
+
+
+# --- aws:sns/topicSubscription:TopicSubscription ---------------------------------------------------------
+
+_SUBSCRIPTION_ATTRIBUTES = {
+    "rawMessageDelivery": "RawMessageDelivery",
+    "filterPolicy": "FilterPolicy",
+    "filterPolicyScope": "FilterPolicyScope",
+    "redrivePolicy": "RedrivePolicy",
+    "deliveryPolicy": "DeliveryPolicy",
+    "subscriptionRoleArn": "SubscriptionRoleArn",
+}
+
+
+def _subscription(aws: Aws, arn: str) -> dict[str, Any]:
+    found = aws.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    return {
+        "arn": arn,
+        "ownerId": found.get("Owner"),
+        "pendingConfirmation": found.get("PendingConfirmation") == "true",
+        "confirmationWasAuthenticated": found.get("ConfirmationWasAuthenticated") == "true",
+    }
+
+
+def create_topic_subscription(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
+    """aws:sns/topicSubscription:TopicSubscription -> Subscribe, read back with GetSubscriptionAttributes."""
+    attributes = {
+        attr: str(req.get(key)).lower()
+        if isinstance(req.get(key), bool)
+        else as_json(req.get(key))
+        if key.endswith("Policy")
+        else str(req.get(key))
+        for key, attr in _SUBSCRIPTION_ATTRIBUTES.items()
+        if req.get(key) is not None
+    }
+    arn = aws.client("sns").subscribe(
+        **drop_none(
+            {
+                "TopicArn": req.get("topic"),
+                "Protocol": req.get("protocol"),
+                "Endpoint": req.get("endpoint"),
+                "Attributes": attributes or None,
+                "ReturnSubscriptionArn": True,
+            }
+        )
+    )["SubscriptionArn"]
+    return arn, state(req, **_subscription(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def read_topic_subscription(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """GetSubscriptionAttributes."""
+    return refreshed(recorded, **_subscription(aws, arn))
+
+
+@none_when(_NOT_FOUND)
+def delete_topic_subscription(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+    """Unsubscribe."""
+    aws.client("sns").unsubscribe(SubscriptionArn=arn)
+
+
+RESOURCES = (
+    ResourceHandler("aws:sns/topic:Topic", create_topic, read_topic, delete_topic),
+    ResourceHandler("aws:sns/topicPolicy:TopicPolicy", create_topic_policy, read_topic_policy, delete_topic_policy),
+    ResourceHandler(
+        "aws:sns/topicSubscription:TopicSubscription",
+        create_topic_subscription,
+        read_topic_subscription,
+        delete_topic_subscription,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Handlers of the ``random`` provider (computed locally, as the real provider does)."""

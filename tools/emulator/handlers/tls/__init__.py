@@ -1,0 +1,1 @@
+"""Handlers of the ``tls`` provider (computed locally, as the real provider does)."""

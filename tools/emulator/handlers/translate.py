@@ -1,0 +1,133 @@
+"""Generic translation between Pulumi inputs/state and AWS API shapes, shared by every handler module.
+
+Nothing here knows about moto: workarounds for the emulator's gaps live in
+:mod:`tools.emulator.handlers.moto_fixes`.
+
+* inputs -> API parameters: :func:`drop_none`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`, :func:`pascal`;
+* API responses -> state: :func:`state` (create), :func:`refreshed` (read), :func:`tag_dict`;
+* "is it gone?": :func:`none_when` turns the API's not-found errors (and :class:`GoneError`) into None;
+* resources with nothing to call (state-only): :func:`read_recorded`, :func:`delete_nothing`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+import botocore.exceptions
+
+from tools.emulator.engine import Aws, Request
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def tag_list(tags: Mapping[str, str] | None, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
+    """``{"k": "v"}`` -> ``[{"Key": "k", "Value": "v"}]`` (most AWS APIs' tag shape)."""
+    return [{key: k, value: str(v)} for k, v in (tags or {}).items()]
+
+
+def tag_dict(tags: list[Mapping[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
+    """The inverse of :func:`tag_list`, for reading tags back."""
+    return {t[key]: t[value] for t in tags or []}
+
+
+def tag_spec(resource_type: str, tags: Mapping[str, str] | None) -> list[dict[str, Any]]:
+    """EC2 TagSpecifications for a Create* call, so the resource is tagged atomically as the provider does."""
+    return [{"ResourceType": resource_type, "Tags": tag_list(tags)}] if tags else []
+
+
+def as_json(value: Any) -> str:
+    """JSON inputs arrive as strings; nested dicts (if a component passed one) are dumped."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def drop_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    """boto3 rejects None for optional parameters: leave them out."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def pascal(value: Any, exceptions: Mapping[str, str] | None = None) -> Any:
+    """camelCase input blocks -> the API's PascalCase, recursively, for inputs that mirror an API shape 1:1.
+
+    ``exceptions`` names keys whose API spelling is not the plain capitalisation (``arn`` -> ``ARN``).
+    None values are left out, as boto3 wants.
+    """
+    special = exceptions or {}
+    if isinstance(value, Mapping):
+        return {special.get(k, k[:1].upper() + k[1:]): pascal(v, special) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [pascal(v, special) for v in value]
+    return value
+
+
+def state(request: Request, **computed: Any) -> dict[str, Any]:
+    """The provider's state after create: the inputs, overlaid with what was read back from the emulator.
+
+    Read-back values win over inputs; ``tagsAll`` mirrors ``tags`` as the provider does without default tags.
+    """
+    out: dict[str, Any] = dict(request.inputs)
+    if "tags" in request.inputs:
+        out["tagsAll"] = dict(request.inputs.get("tags") or {})
+    out.update({k: v for k, v in computed.items() if v is not None})
+    return out
+
+
+def refreshed(recorded: Mapping[str, Any], **computed: Any) -> dict[str, Any]:
+    """The provider's state after read: the recorded state, overlaid with what was read back now.
+
+    Handlers compute ``computed`` with the same function for create and read, so both return one shape.
+    """
+    out = dict(recorded)
+    out.update({k: v for k, v in computed.items() if v is not None})
+    return out
+
+
+def given(recorded: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """``recorded[key]``, or ``default`` when absent or None (:meth:`Request.get` for a recorded state)."""
+    value = recorded.get(key)
+    return default if value is None else value
+
+
+def read_recorded(_aws: Aws, _resource_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """``read`` of a resource that exists only in Pulumi's state (or has no API in the emulator): the recorded state."""
+    return dict(recorded)
+
+
+def delete_nothing(_aws: Aws, _resource_id: str, _recorded: Mapping[str, Any]) -> None:
+    """``delete`` of a resource that exists only in Pulumi's state (or has no API in the emulator): nothing to call."""
+
+
+class GoneError(Exception):
+    """Raised by a read helper when the API still answers but says the resource is deleted (or being deleted)."""
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    """The AWS error code of a failed call (``ResourceNotFoundException``, ``InvalidVpcID.NotFound``, ...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def none_when(*codes: str) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
+    """Decorate a read or delete: the listed not-found error codes, or :class:`GoneError`, mean "gone" -> None.
+
+    For ``read`` that is the "resource no longer exists" answer; for ``delete`` it makes deleting a
+    resource that is already gone a success, as idempotent deletes must be.
+    """
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R | None]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+            try:
+                return function(*args, **kwargs)
+            except GoneError:
+                return None
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) in codes:
+                    return None
+                raise
+
+        return wrapper
+
+    return decorate
