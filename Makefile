@@ -1,6 +1,7 @@
 # ScalePayments platform: every target sets itself up (virtualenv + pinned dependencies).
 #   make deploy   deploy to a local AWS emulator (ENV=dev|staging|prod|all, ENDPOINT=http://127.0.0.1:PORT)
-#   make test     ruff, mypy, unit tests with coverage, policy compliance, integration tests on the emulator
+#   make test     lint, unit tests with coverage, service and data-plane tests, policy compliance, integration
+# `make help` lists every target with one line each (the "## " comments below).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,55 +11,74 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt se
 ENV ?= dev
 ENDPOINT ?=
 STACK ?=
+CONFIG ?=
+ACCOUNT_MODEL ?= dedicated
+REPLACE ?=
+UNPROTECT ?=
 export PYTHONPATH := $(CURDIR)
 export PULUMI_SKIP_UPDATE_CHECK := true
 
-.PHONY: install lint unit services-test localplane-test compliance integration integration-only test deploy outputs bench clean config-reference
+# Per-run configuration (CONFIG="minTasks=3 maxTasks=6") and the switches of deploy/destroy, as CLI arguments.
+DEPLOY_ARGS = --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(foreach pair,$(CONFIG),--config $(pair)) \
+	--account-model $(ACCOUNT_MODEL) $(if $(REPLACE),--replace) $(if $(UNPROTECT),--unprotect)
+
+.PHONY: help install lint unit services-test localplane-test compliance integration integration-only test \
+	deploy plan destroy outputs bench clean config-reference
+
+help: ## list the targets
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 28
 
 $(STAMP): requirements.txt requirements-dev.txt services/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) ## create .venv and install the pinned dependencies
+	@true
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff (lint + format) and mypy over the whole code base
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check lib tools tap.py policy services tests
 	$(VENV)/bin/mypy lib tools policy tap.py services
 
-unit: $(STAMP)
+unit: $(STAMP) ## unit tests of the program under Pulumi mocks, the emulator and the tools (lib/ coverage >= 90%)
 	$(VENV)/bin/pytest tests/unit --cov=lib --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90
 
-services-test: $(STAMP)
+services-test: $(STAMP) ## the reference services' tests (real PostgreSQL and Valkey on 127.0.0.1)
 	$(VENV)/bin/pytest services/tests -p no:cacheprovider -q
 
-localplane-test: $(STAMP)
+localplane-test: $(STAMP) ## the local data plane's tests (servers, IAM-auth fronts, front door, Service Connect)
 	$(VENV)/bin/pytest tests/localplane -p no:cacheprovider -q
 
-compliance: $(STAMP)
+compliance: $(STAMP) ## the PCI DSS policy pack over every environment (fails on a mandatory violation)
 	$(PY) -m tools.compliance
 
-integration: $(STAMP)
+integration: $(STAMP) ## start an emulator, deploy dev/staging/prod (one shared account), run the scenarios, stop it
 	$(PY) -m tools.integration
 
-integration-only: $(STAMP)
+integration-only: $(STAMP) ## the scenarios against what is deployed now (cfn-outputs/: make deploy or make outputs)
 	$(VENV)/bin/pytest tests/integration -v -p no:cacheprovider
 
-test: lint unit services-test localplane-test compliance integration
+test: lint unit services-test localplane-test compliance integration ## everything CI runs
 
-deploy: $(STAMP)
-	$(PY) -m tools.deploy --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT))
+deploy: $(STAMP) ## deploy ENV into a local emulator (ENDPOINT=..., CONFIG="k=v ...", ACCOUNT_MODEL=shared, REPLACE=1)
+	$(PY) -m tools.deploy up $(DEPLOY_ARGS)
 
-outputs: $(STAMP)
+plan: $(STAMP) ## what a deploy would change in ENV at ENDPOINT (create/update/replace/delete), touching nothing
+	$(PY) -m tools.deploy plan $(DEPLOY_ARGS)
+
+destroy: $(STAMP) ## delete ENV's resources from ENDPOINT in reverse dependency order (UNPROTECT=1 for protected ones)
+	$(PY) -m tools.deploy destroy $(DEPLOY_ARGS)
+
+outputs: $(STAMP) ## write cfn-outputs/ from a real `pulumi stack output --json` (STACK=...)
 	@test -n "$(STACK)" || { echo "usage: make outputs STACK=<pulumi stack>"; exit 2; }
 	$(PY) -m tools.outputs --stack $(STACK)
 
-config-reference: $(STAMP)
+config-reference: $(STAMP) ## regenerate Pulumi.yaml's config block and the README table from lib/config.py
 	$(PY) -m tools.config_reference
 
-bench: $(STAMP)
+bench: $(STAMP) ## speed figures: program evaluation, emulator deployment
 	$(PY) -m tools.bench
 
-clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage cfn-outputs
+clean: ## remove the virtualenv, caches and generated outputs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage cfn-outputs .deploy

@@ -365,7 +365,11 @@ class AccountSecuritySettings:
         "(false: they exist already); set explicitly in every stack of a shared account, true in exactly one",
     )
     cloudtrail_insights: bool = setting("cloudTrailInsights", "CloudTrail Insights (API call and error rate anomalies)")
-    existing_config_recorder_name: str
+    existing_config_recorder_name: str = setting(
+        "existingConfigRecorderName",
+        "name of the account's AWS Config recorder where this stack does not own it (reported as an output)",
+        Matches(r"[A-Za-z0-9_.-]{1,256}", "an AWS Config recorder name (letters, digits, '_', '.', '-')"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

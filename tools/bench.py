@@ -41,6 +41,7 @@ def bench_deployment(runs: int) -> tuple[float, int]:
     """Median seconds to deploy dev, staging and prod into one fresh emulator, and resources created."""
     from tools.deploy import deploy
     from tools.emulator import server
+    from tools.emulator import state as records
 
     timings = []
     count = 0
@@ -51,9 +52,11 @@ def bench_deployment(runs: int) -> tuple[float, int]:
                 start = time.perf_counter()
                 results = deploy(list(ENVIRONMENTS), emulator.endpoint, root=Path(outputs), stream=io.StringIO())
                 timings.append(time.perf_counter() - start)
-            count = sum(len(e.custom()) for e in results.values())
+            count = sum(len(r.record.resources) for r in results)
         finally:
             emulator.stop()
+            for stack in records.stacks_in(emulator.endpoint):  # the emulator's memory is gone with it
+                records.remove(emulator.endpoint, stack)
     return statistics.median(timings), count
 
 

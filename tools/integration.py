@@ -7,16 +7,16 @@ really run against the deployed stacks.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
 
 import pytest
 
-from tools.deploy import ACCOUNTS, deploy
+from tools.deploy import deploy
 from tools.emulator import server
-from tools.emulator.engine import DEFAULT_REGION, TEST_CREDENTIALS, DeploymentError
+from tools.emulator import state as records
+from tools.emulator.engine import DeploymentError
 
 
 class SkipAudit:
@@ -36,19 +36,6 @@ class SkipAudit:
             target.append(report.nodeid)
 
 
-def scenario_environment(endpoint: str, region: str) -> dict[str, str]:
-    """Environment variables that point boto3 at the emulator and at each environment's account."""
-    variables = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": TEST_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": TEST_CREDENTIALS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": region,
-    }
-    for env, account in ACCOUNTS.items():
-        variables[f"SCALEPAY_{env.upper()}_ROLE_ARN"] = f"arn:aws:iam::{account}:role/scalepay-deployer"
-    return variables
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the whole integration flow; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -59,18 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         started = time.monotonic()
         try:
-            deploy(["dev", "staging", "prod"], emulator.endpoint, DEFAULT_REGION)
+            # One shared account: prod owns the account's singletons, staging and dev sit beside it. This is
+            # the harder layout (no collision between stacks; isolation must come from the program itself);
+            # the scenarios also pass against `make deploy ENV=all` (one account per environment).
+            deploy(["dev", "staging", "prod"], emulator.endpoint, account_model="shared")
         except DeploymentError as exc:
             print(f"DEPLOYMENT FAILED: {exc}", file=sys.stderr)
             return 1
         print(f"Deployed dev, staging and prod in {time.monotonic() - started:.1f} s\n", flush=True)
-        os.environ.update(scenario_environment(emulator.endpoint, DEFAULT_REGION))
         audit = SkipAudit()
         status = pytest.main(
             ["tests/integration", "-v", "-p", "no:cacheprovider", "--no-cov", *args.pytest_args], plugins=[audit]
         )
     finally:
         emulator.stop()
+        for stack in records.stacks_in(emulator.endpoint):
+            records.remove(emulator.endpoint, stack)
     if audit.other_skips:
         print(f"FAILED: {len(audit.other_skips)} scenario(s) outside the live-AWS set were skipped:", file=sys.stderr)
         for nodeid in audit.other_skips:

@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for path in write_outputs(outputs, args.outputs_dir):
         print(f"wrote {path}")
+    # Outputs of a real stack: the profiles and endpoint a local deployment left must not redirect the tests.
+    for local_only in ("aws-config", "aws-credentials", "endpoint.json"):
+        (args.outputs_dir / local_only).unlink(missing_ok=True)
     return 0
 
 

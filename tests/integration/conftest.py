@@ -2,9 +2,11 @@
 
 The tests read ``cfn-outputs/<env>/flat-outputs.json`` (written by ``make deploy`` or
 ``make outputs``) and inspect the deployed resources with boto3 only. They do not know whether
-the endpoint is AWS or the local emulator: boto3 honours ``AWS_ENDPOINT_URL``. When the
-environments live in different accounts, ``SCALEPAY_<ENV>_ROLE_ARN`` names a role to assume for
-each (the local run sets them; on AWS, operators set them or test one environment at a time).
+the endpoint is AWS or the local emulator. After a local deployment nothing needs setting: the
+deployment wrote ``cfn-outputs/aws-config`` with one profile per environment (``scalepay-<env>``:
+the emulator endpoint and that environment's role), and the tests use it. On AWS, with no such
+file, each environment uses the default credentials, or the role ``SCALEPAY_<ENV>_ROLE_ARN`` names
+(an operator sets them, or tests one environment at a time).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,14 @@ OUTPUTS_DIR = ROOT / "cfn-outputs"
 ENVS = ("dev", "staging", "prod")
 
 LIVE_TRAFFIC = os.environ.get("SCALEPAY_LIVE_TRAFFIC") == "1"
+LOCAL_PROFILES = OUTPUTS_DIR / "aws-config"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if LOCAL_PROFILES.exists():
+        # Written by the local deployment: point boto3 at its profiles unless the caller chose others.
+        os.environ.setdefault("AWS_CONFIG_FILE", str(LOCAL_PROFILES))
+        os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", str(OUTPUTS_DIR / "aws-credentials"))
     config.addinivalue_line("markers", "live_aws: needs live traffic on real AWS (latency, throughput, failover timing)")
 
 
@@ -75,7 +83,10 @@ class AwsClients:
         self.env = env
         self.region = region
         role = os.environ.get(f"SCALEPAY_{env.upper()}_ROLE_ARN")
-        if role:
+        if LOCAL_PROFILES.exists() and not role:
+            # The profiles of the local deployment (cfn-outputs/aws-config, see pytest_configure).
+            self.session = boto3.session.Session(profile_name=f"scalepay-{env}")
+        elif role:
             creds = boto3.client("sts", region_name=region).assume_role(RoleArn=role, RoleSessionName=f"integration-{env}")[
                 "Credentials"
             ]
@@ -110,17 +121,30 @@ def clients_for(all_outputs: dict[str, dict[str, Any]]) -> Callable[[str], AwsCl
     return get
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """One deployed environment: its name, its stack outputs and boto3 clients for its account."""
+
+    env: str
+    outputs: dict[str, Any]
+    aws: AwsClients
+
+
 @pytest.fixture(scope="session", params=ENVS)
-def env(request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]]) -> str:
+def deployed(
+    request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]], clients_for: Callable[[str], AwsClients]
+) -> Deployed:
     """Each deployed environment in turn."""
     if request.param not in all_outputs:
         pytest.fail(f"environment {request.param} is not deployed")
-    return str(request.param)
+    return Deployed(str(request.param), all_outputs[request.param], clients_for(request.param))
 
 
 @pytest.fixture(scope="session", params=("staging", "prod"))
-def ha_env(request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]]) -> str:
-    """The highly available environments in turn."""
+def ha_deployed(
+    request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]], clients_for: Callable[[str], AwsClients]
+) -> Deployed:
+    """The highly available environments (Multi-AZ data tier, WAF, account security) in turn."""
     if request.param not in all_outputs:
         pytest.fail(f"environment {request.param} is not deployed")
-    return str(request.param)
+    return Deployed(str(request.param), all_outputs[request.param], clients_for(request.param))

@@ -8,7 +8,7 @@ the program again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 
 import pytest
@@ -33,6 +33,21 @@ def resolved_config(env: str) -> EnvironmentConfig:
     return build(env, settings, raw.get("aws:region"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_deployment_records(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Deployments made by the tests record their state and certificates in a temporary directory, not in .deploy/."""
+    from tools import deploy
+    from tools.emulator import state
+
+    root = tmp_path_factory.mktemp("deploy")
+    saved = state.STATE_ROOT, deploy.SECRETS_ROOT
+    state.STATE_ROOT, deploy.SECRETS_ROOT = root / "state", root / "certificates"
+    try:
+        yield
+    finally:
+        state.STATE_ROOT, deploy.SECRETS_ROOT = saved
+
+
 @pytest.fixture(scope="session")
 def evaluated() -> Callable[[str], Evaluation]:
     """``evaluated(env)``: the shared evaluation of an environment."""
@@ -43,3 +58,4 @@ def evaluated() -> Callable[[str], Evaluation]:
 def resolved() -> Callable[[str], EnvironmentConfig]:
     """``resolved(env)``: the shared resolved configuration of an environment."""
     return resolved_config
+

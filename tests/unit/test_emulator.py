@@ -6,6 +6,7 @@ through the same code path as ``make deploy``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -24,7 +25,7 @@ from lib.cidr import plan_subnets
 from lib.config import PRESETS, Environment
 from tools import deploy as deploy_cli
 from tools import outputs as outputs_cli
-from tools.emulator import Aws, DeploymentError, EmulatorMocks, Request, UnknownTypeError, account_aws, server
+from tools.emulator import Aws, DeploymentError, EmulatorMocks, Request, UnknownTypeError, account_aws, server, state
 from tools.emulator.engine import ResourceHandler, normalize
 from tools.emulator.handlers import CALLS, HANDLERS
 from tools.evaluate import Evaluation, FakeAws, default_config, evaluate
@@ -201,6 +202,18 @@ def emulator() -> Iterator[str]:
         running.stop()
 
 
+@contextlib.contextmanager
+def forgotten(endpoint: str, stack: str) -> Iterator[None]:
+    """The stack's state record set aside (as if deployed by someone else), then put back as it was."""
+    record = state.load(endpoint, stack)
+    assert record is not None, f"{stack} has no state record in {endpoint}"
+    state.remove(endpoint, stack)
+    try:
+        yield
+    finally:
+        state.save(record)
+
+
 @pytest.fixture(scope="module")
 def deployed_dev(emulator: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Aws, Evaluation, Path, str]:
     """dev deployed into its own account through tools.deploy, outputs written to a temp dir."""
@@ -212,7 +225,9 @@ def deployed_dev(emulator: str, tmp_path_factory: pytest.TempPathFactory) -> tup
         results = deploy_cli.deploy(["dev"], emulator, root=root, stream=log)
     finally:
         deploy_cli.ACCOUNTS["dev"] = original
-    return account_aws(emulator, ROUND_TRIP_ACCOUNT), results["dev"], root, log.getvalue()
+    (result,) = results
+    assert result.evaluation is not None
+    return account_aws(emulator, ROUND_TRIP_ACCOUNT), result.evaluation, root, log.getvalue()
 
 
 def test_round_trip_vpc_is_real(deployed_dev: tuple[Aws, Evaluation, Path, str]) -> None:
@@ -268,9 +283,10 @@ def test_round_trip_writes_outputs_and_endpoint(deployed_dev: tuple[Aws, Evaluat
 def test_failure_mid_deployment_names_resource_and_operation(
     deployed_dev: tuple[Aws, Evaluation, Path, str], emulator: str
 ) -> None:
-    # dev is already in this account: deploying it again collides on the first named resource.
-    with pytest.raises(DeploymentError) as caught:
-        deploy_cli.deploy_environment(emulator, "dev", account_id=ROUND_TRIP_ACCOUNT, stream=io.StringIO())
+    # dev is already in this account: deployed again without its state record, it collides on the first named resource.
+    target = deploy_cli.Target("dev", ROUND_TRIP_ACCOUNT, owns_singletons=True, owner="dev")
+    with forgotten(emulator, "dev"), pytest.raises(DeploymentError) as caught:
+        deploy_cli.deploy_stack(emulator, target, deploy_cli.run_config(target, "dedicated", {}), stream=io.StringIO())
     error = caught.value
     registered = {(r.type, r.name) for r in deployed_dev[1].custom()}
     assert any(error.resource == f"{typ} {name!r}" for typ, name in registered), f"{error.resource} is no program resource"
@@ -284,7 +300,8 @@ def test_cli_reports_failure_and_exits_non_zero(
     original = deploy_cli.ACCOUNTS["dev"]
     deploy_cli.ACCOUNTS["dev"] = ROUND_TRIP_ACCOUNT
     try:
-        status = deploy_cli.main(["--env", "dev", "--endpoint", emulator, "--outputs-dir", str(tmp_path)])
+        with forgotten(emulator, "dev"):
+            status = deploy_cli.main(["--env", "dev", "--endpoint", emulator, "--outputs-dir", str(tmp_path)])
     finally:
         deploy_cli.ACCOUNTS["dev"] = original
     assert status == 1

@@ -269,11 +269,14 @@ class RoundTrip:
 def round_trip(request: pytest.FixtureRequest, emulator: str) -> RoundTrip:
     env = request.param
     aws = account_aws(emulator, ROUND_TRIP_ACCOUNTS[env])
-    mocks = EmulatorMocks(aws)
-    evaluation = deploy_cli.deploy_environment(
-        emulator, env, account_id=ROUND_TRIP_ACCOUNTS[env], stream=io.StringIO(), mocks=mocks
-    )
-    trip = RoundTrip(env, aws, evaluation, list(mocks.created))
+    target = deploy_cli.Target(env, ROUND_TRIP_ACCOUNTS[env], owns_singletons=True, owner=env)
+    result = deploy_cli.deploy_stack(emulator, target, deploy_cli.run_config(target, "dedicated", {}), stream=io.StringIO())
+    assert result.evaluation is not None
+    created = [
+        CreatedResource(r.type, r.name, r.id, r.state, r.urn, r.parent, tuple(r.depends_on), r.protect, r.retain_on_delete)
+        for r in result.record.resources
+    ]
+    trip = RoundTrip(env, aws, result.evaluation, created)
     for index, record in enumerate(trip.created):
         trip.reads[index] = HANDLERS[record.type].read(aws, record.id, record.state)
     trip.deleted_at = datetime.datetime.now(datetime.UTC)

@@ -195,6 +195,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         # In creation order: a destroy deletes in the reverse order (or by depends_on).
         self.created: list[CreatedResource] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         # The record new_resource just appended on this thread, until registered() completes it.
         self._pending = threading.local()
 
@@ -222,11 +224,27 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         if handler is None:
             raise self._fail(UnknownTypeError(resource, "(no handler)", f"no emulator handler for resource type {args.typ}"))
         request = Request(typ=args.typ, name=args.name, inputs=normalize(dict(args.inputs)))
-        resource_id, state = self._run(resource, lambda: handler.create(self.aws, request))
-        with self._lock:
-            self.created.append(CreatedResource(type=args.typ, name=args.name, id=resource_id, state=state))
-            self._pending.index = len(self.created) - 1
+        with self._idle:
+            self._in_flight += 1
+        try:
+            resource_id, state = self._run(resource, lambda: handler.create(self.aws, request))
+            with self._lock:
+                self.created.append(CreatedResource(type=args.typ, name=args.name, id=resource_id, state=state))
+                self._pending.index = len(self.created) - 1
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
         return resource_id, {**state, "id": resource_id}
+
+    def quiesce(self, timeout: float = 30.0) -> bool:
+        """Wait until no create is in flight (after a failure, creates started before it still finish).
+
+        A destroy must know every resource that exists: the record of a failed deployment is taken only
+        once the creates already under way have ended. Returns False if they did not end in ``timeout``.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
 
     def registered(self, registration: Registration) -> None:
         """Complete the record of the resource just created with its URN and dependencies.

@@ -141,6 +141,27 @@ def delete_cache_subnet_group(_aws: Aws, _name: str, _recorded: Mapping[str, Any
     """
 
 
+#: Marks a cache user recorded from its request because moto still holds a deleted one under that id.
+READOPTED_CACHE_USER = "__emulatorReadopted"
+
+
+def cache_user_still_deleting(aws: Aws, user_id: str) -> bool:
+    """True when ``user_id`` exists in moto in status ``deleting``.
+
+    moto 5.2.5 never completes DeleteUser (the user stays ``deleting`` forever) and has no ModifyUser; on
+    AWS the deletion completes within minutes and the id can be used again. A user re-created under the
+    same id after a destroy (destroy, then deploy, in one emulator) is therefore recorded from its
+    request instead of created again: :func:`create_user` marks it with :data:`READOPTED_CACHE_USER`.
+    """
+    try:
+        found = aws.client("elasticache").describe_users(UserId=user_id)["Users"]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("UserNotFound", "UserNotFoundFault"):
+            return False
+        raise
+    return bool(found) and found[0].get("Status") == "deleting"
+
+
 def replication_group_node_count(params: Mapping[str, Any]) -> dict[str, Any]:
     """CreateReplicationGroup parameters with the node count moto understands.
 

@@ -89,6 +89,9 @@ def create_user(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:elasticache/user:User -> CreateUser, read back with DescribeUsers."""
     mode = req.get("authenticationMode") or {}
     user_id = req.get("userId")
+    if moto_fixes.cache_user_still_deleting(aws, user_id):
+        arn = aws.arn("elasticache", f"user:{user_id}")
+        return user_id, state(req, arn=arn, **{moto_fixes.READOPTED_CACHE_USER: True})
     aws.client("elasticache").create_user(
         **drop_none(
             {
@@ -110,14 +113,18 @@ def create_user(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
 
 
 @none_when("UserNotFound", "UserNotFoundFault")
-def read_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeUsers; a user being deleted is gone."""
+def read_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> dict[str, Any] | None:
+    """DescribeUsers; a user being deleted is gone (unless it is a re-adopted one, see moto_fixes)."""
+    if recorded.get(moto_fixes.READOPTED_CACHE_USER):
+        return dict(recorded) if moto_fixes.cache_user_still_deleting(aws, user_id) else None
     return refreshed(recorded, **_user(aws, user_id))
 
 
 @none_when("UserNotFound", "UserNotFoundFault")
-def delete_user(aws: Aws, user_id: str, _recorded: Mapping[str, Any]) -> None:
+def delete_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> None:
     """DeleteUser (only while it is not already being deleted)."""
+    if recorded.get(moto_fixes.READOPTED_CACHE_USER):
+        return  # moto still holds the earlier, deleted user under this id (see moto_fixes)
     _user(aws, user_id)
     aws.client("elasticache").delete_user(UserId=user_id)
 

@@ -1,0 +1,52 @@
+"""Scaling: the Black Friday surge bounds and what drives scaling."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Deployed
+from tests.integration.support import (
+    EXPECTED_TASKS,
+    SERVICES,
+    ecs_services,
+)
+
+
+def test_black_friday_surge_bounds(deployed: Deployed) -> None:
+    """On a Black Friday surge every service can scale to its ceiling and never below its floor."""
+    o, aws = deployed.outputs, deployed.aws
+    ids = [f"service/{o['ecsClusterName']}/{o['serviceNames'][s]}" for s in SERVICES]
+    targets = aws("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=ids)["ScalableTargets"]
+    assert len(targets) == 3
+    for target in targets:
+        assert (target["MinCapacity"], target["MaxCapacity"]) == EXPECTED_TASKS[deployed.env], target["ResourceId"]
+        assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+
+
+def test_scaling_follows_cpu_memory_and_requests(deployed: Deployed) -> None:
+    """Services scale on CPU, memory and requests per task, with cooldowns that stop flapping."""
+    o, aws = deployed.outputs, deployed.aws
+    for service in SERVICES:
+        resource = f"service/{o['ecsClusterName']}/{o['serviceNames'][service]}"
+        policies = aws("application-autoscaling").describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource)[
+            "ScalingPolicies"
+        ]
+        metrics = set()
+        for policy in policies:
+            config = policy["TargetTrackingScalingPolicyConfiguration"]
+            metrics.add(config["PredefinedMetricSpecification"]["PredefinedMetricType"])
+            assert config["ScaleInCooldown"] >= config["ScaleOutCooldown"] > 0, policy["PolicyName"]
+        assert metrics == {"ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization", "ALBRequestCountPerTarget"}
+
+
+def test_services_start_at_their_floor(deployed: Deployed) -> None:
+    """After deployment each service runs at least its minimum task count."""
+    o, aws = deployed.outputs, deployed.aws
+    for service in ecs_services(aws, o):
+        assert service["desiredCount"] >= EXPECTED_TASKS[deployed.env][0], service["serviceName"]
+
+
+def test_services_run_the_declared_release(deployed: Deployed) -> None:
+    """Each service runs exactly the task definition revision the stack declared, nothing stale."""
+    o, aws = deployed.outputs, deployed.aws
+    by_name = {s["serviceName"]: s for s in ecs_services(aws, o)}
+    for service in SERVICES:
+        assert by_name[o["serviceNames"][service]]["taskDefinition"] == o["taskDefinitionArns"][service], service

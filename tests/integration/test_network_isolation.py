@@ -1,0 +1,91 @@
+"""Network isolation: which tiers reach what, and what the internet can reach."""
+
+from __future__ import annotations
+
+from tests.integration.conftest import Deployed
+from tests.integration.support import (
+    EXPECTED_AZS,
+    ecs_services,
+)
+
+
+def test_database_subnets_have_no_route_out(deployed: Deployed) -> None:
+    """A compromised database host has no path to the internet (PCI DSS 1.3)."""
+    o, aws = deployed.outputs, deployed.aws
+    tables = aws("ec2").describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": o["databaseSubnetIds"]}])[
+        "RouteTables"
+    ]
+    assert tables
+    for table in tables:
+        for route in table["Routes"]:
+            assert route.get("GatewayId", "local") == "local" or route.get("GatewayId", "").startswith("vpce-"), route
+            assert "NatGatewayId" not in route, route
+
+
+def test_private_subnets_leave_only_through_nat(deployed: Deployed) -> None:
+    """Service tasks reach payment processors and AWS APIs through NAT, never directly."""
+    o, aws = deployed.outputs, deployed.aws
+    tables = aws("ec2").describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": o["privateSubnetIds"]}])[
+        "RouteTables"
+    ]
+    defaults = [r for t in tables for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    assert defaults and all(r.get("NatGatewayId") in o["natGatewayIds"] for r in defaults), defaults
+    assert not any(r.get("GatewayId", "").startswith("igw-") for t in tables for r in t["Routes"])
+
+
+def test_public_subnets_route_to_internet_gateway(deployed: Deployed) -> None:
+    """Customers reach the load balancer: public subnets route to the internet gateway."""
+    o, aws = deployed.outputs, deployed.aws
+    tables = aws("ec2").describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": o["publicSubnetIds"]}])[
+        "RouteTables"
+    ]
+    defaults = [r for t in tables for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    assert defaults and all(r.get("GatewayId", "").startswith("igw-") for r in defaults)
+
+
+def test_no_subnet_hands_out_public_ips(deployed: Deployed) -> None:
+    """Nothing launched in the VPC gets a public IP by accident."""
+    o, aws = deployed.outputs, deployed.aws
+    subnets = aws("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [o["vpcId"]]}])["Subnets"]
+    assert len(subnets) == 3 * EXPECTED_AZS[deployed.env]
+    assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
+
+
+def test_services_run_without_public_ips(deployed: Deployed) -> None:
+    """Payment tasks run in private subnets without public addresses."""
+    o, aws = deployed.outputs, deployed.aws
+    for service in ecs_services(aws, o):
+        network = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert network["assignPublicIp"] == "DISABLED", service["serviceName"]
+        assert set(network["subnets"]) <= set(o["privateSubnetIds"]), service["serviceName"]
+        assert network["securityGroups"] == [o["servicesSecurityGroupId"]]
+
+
+def test_only_the_alb_listens_to_the_internet(deployed: Deployed) -> None:
+    """No security group in the VPC admits the internet except the ALB on 80 and 443."""
+    o, aws = deployed.outputs, deployed.aws
+    groups = aws("ec2").describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [o["vpcId"]]}])["SecurityGroups"]
+    open_ports = set()
+    for group in groups:
+        for perm in group["IpPermissions"]:
+            if any(r.get("CidrIp") == "0.0.0.0/0" for r in perm.get("IpRanges", [])):
+                open_ports.add((group["GroupId"], perm.get("FromPort"), perm.get("ToPort")))
+    assert open_ports == {(o["albSecurityGroupId"], 80, 80), (o["albSecurityGroupId"], 443, 443)}
+
+
+def test_default_security_group_is_closed(deployed: Deployed) -> None:
+    """The VPC's default security group admits and emits nothing (CIS / PCI DSS 1.2)."""
+    o, aws = deployed.outputs, deployed.aws
+    groups = aws("ec2").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [o["vpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    assert len(groups) == 1
+    assert groups[0]["IpPermissions"] == [] and groups[0]["IpPermissionsEgress"] == []
+
+
+def test_vpc_flow_logs_capture_all_traffic(deployed: Deployed) -> None:
+    """Network forensics are possible after an incident: all VPC traffic is logged."""
+    o, aws = deployed.outputs, deployed.aws
+    logs = aws("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [o["vpcId"]]}])["FlowLogs"]
+    assert logs and logs[0]["TrafficType"] == "ALL"
+    assert logs[0]["LogGroupName"] == o["flowLogGroupName"]
