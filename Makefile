@@ -15,6 +15,12 @@ CONFIG ?=
 ACCOUNT_MODEL ?= dedicated
 REPLACE ?=
 UNPROTECT ?=
+FORMAT ?=
+A ?= staging
+B ?= prod
+CONFIG_A ?=
+CONFIG_B ?=
+USAGE ?=
 export PYTHONPATH := $(CURDIR)
 export PULUMI_SKIP_UPDATE_CHECK := true
 
@@ -23,7 +29,7 @@ DEPLOY_ARGS = --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(foreach pa
 	--account-model $(ACCOUNT_MODEL) $(if $(REPLACE),--replace) $(if $(UNPROTECT),--unprotect)
 
 .PHONY: help install lint unit services-test localplane-test compliance integration integration-only test \
-	deploy plan destroy outputs bench clean config-reference
+	deploy plan destroy outputs bench clean config-reference preview diff cost diagram
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 28
@@ -33,7 +39,15 @@ $(STAMP): requirements.txt requirements-dev.txt services/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the pinned dependencies
+# Node.js tooling (package.json): Graphviz compiled to WebAssembly lays out `make diagram` where no `dot`
+# is installed. Without npm the diagram tests skip and `make diagram` says what to install.
+NODE_STAMP := node_modules/.package-lock.json
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: make diagram needs Node.js 18+ with npm, or Graphviz (dot)"; fi
+
+install: $(STAMP) $(NODE_STAMP) ## create .venv and install the pinned dependencies (and the npm ones)
 	@true
 
 lint: $(STAMP) ## ruff (lint + format) and mypy over the whole code base
@@ -41,7 +55,7 @@ lint: $(STAMP) ## ruff (lint + format) and mypy over the whole code base
 	$(VENV)/bin/ruff format --check lib tools tap.py policy services tests
 	$(VENV)/bin/mypy lib tools policy tap.py services
 
-unit: $(STAMP) ## unit tests of the program under Pulumi mocks, the emulator and the tools (lib/ coverage >= 90%)
+unit: $(STAMP) $(NODE_STAMP) ## unit tests of the program under Pulumi mocks, the emulator and the tools (lib/ coverage >= 90%)
 	$(VENV)/bin/pytest tests/unit --cov=lib --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 services-test: $(STAMP) ## the reference services' tests (real PostgreSQL and Valkey on 127.0.0.1)
@@ -77,8 +91,22 @@ outputs: $(STAMP) ## write cfn-outputs/ from a real `pulumi stack output --json`
 config-reference: $(STAMP) ## regenerate Pulumi.yaml's config block and the README table from lib/config.py
 	$(PY) -m tools.config_reference
 
+preview: $(STAMP) ## offline plan of ENV grouped by component (FORMAT=json, CONFIG="k=v ...")
+	$(PY) -m tools.insight.preview --env $(ENV) $(if $(FORMAT),--format $(FORMAT)) $(foreach pair,$(CONFIG),--config $(pair))
+
+diff: $(STAMP) ## settings and resources that differ between A and B, as Markdown (CONFIG_A=..., CONFIG_B=...)
+	$(PY) -m tools.insight.diff --a $(A) --b $(B) $(if $(FORMAT),--format $(FORMAT)) $(foreach pair,$(CONFIG),--config $(pair)) \
+		$(foreach pair,$(CONFIG_A),--config-a $(pair)) $(foreach pair,$(CONFIG_B),--config-b $(pair))
+
+cost: $(STAMP) ## monthly cost of ENV (or ENV=all) at min and max scale (USAGE="key=value ...", FORMAT=json)
+	$(PY) -m tools.insight.cost --env $(ENV) $(if $(FORMAT),--format $(FORMAT)) $(foreach pair,$(CONFIG),--config $(pair)) \
+		$(foreach pair,$(USAGE),--usage $(pair))
+
+diagram: $(STAMP) $(NODE_STAMP) ## docs/architecture-ENV.svg and .png from the resource graph (ENV=prod: the README's)
+	$(PY) -m tools.insight.diagram --env $(ENV) $(foreach pair,$(CONFIG),--config $(pair))
+
 bench: $(STAMP) ## speed figures: program evaluation, emulator deployment
 	$(PY) -m tools.bench
 
 clean: ## remove the virtualenv, caches and generated outputs
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage cfn-outputs .deploy
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage cfn-outputs .deploy node_modules

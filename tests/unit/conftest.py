@@ -15,6 +15,7 @@ import pytest
 
 from lib.config import EnvironmentConfig, build
 from tools.evaluate import Evaluation, default_config, evaluate
+from tools.insight.graph import Graph
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -59,3 +60,14 @@ def resolved() -> Callable[[str], EnvironmentConfig]:
     """``resolved(env)``: the shared resolved configuration of an environment."""
     return resolved_config
 
+
+@cache
+def stack_graph(env: str) -> Graph:
+    """The insight tools' reading of the shared evaluation of ``env`` (one per session)."""
+    return Graph(evaluated_stack(env), default_config(env))
+
+
+@pytest.fixture(scope="session")
+def graph() -> Callable[[str], Graph]:
+    """``graph(env)``: the resource graph of an environment as ``make preview/diff/cost/diagram`` read it."""
+    return stack_graph
