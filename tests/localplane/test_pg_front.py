@@ -160,6 +160,32 @@ def test_master_password_over_verified_tls_and_rotation(pg_stack: PgStack) -> No
         pg_stack.secret["password"] = old
 
 
+def test_the_master_user_administers_rds_iam_without_becoming_an_iam_user(pg_stack: PgStack) -> None:
+    # How the local platform sets up the master user, as RDS does: it may GRANT rds_iam (the migrate job does), but an
+    # admin-only grant (INHERIT FALSE, SET FALSE) is no membership, so the master still logs in with its password.
+    pg_stack.backend.execute(f"GRANT rds_iam TO {MASTER} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE")
+    try:
+        with psycopg.connect(**pg_stack.conninfo(MASTER, pg_stack.secret["password"]), autocommit=True) as conn:
+            conn.execute("CREATE ROLE granted_by_master LOGIN")
+            conn.execute("GRANT rds_iam TO granted_by_master")
+        with pytest.raises(psycopg.OperationalError, match='PAM authentication failed for user "granted_by_master"'):
+            psycopg.connect(**pg_stack.conninfo("granted_by_master", "not-a-token"))
+    finally:
+        pg_stack.backend.execute(f"DROP ROLE IF EXISTS granted_by_master; REVOKE rds_iam FROM {MASTER}")
+
+
+def test_iam_users_are_refused_when_the_cluster_has_iam_auth_off(pg_stack: PgStack, aws: AwsFixture) -> None:
+    token = _token(aws, aws.allowed_role_arn, "app_user", front=pg_stack.front)
+    pg_stack.front.config.iam_enabled = False
+    try:
+        with pytest.raises(psycopg.OperationalError, match='PAM authentication failed for user "app_user"'):
+            psycopg.connect(**pg_stack.conninfo("app_user", token))
+    finally:
+        pg_stack.front.config.iam_enabled = True
+    with psycopg.connect(**pg_stack.conninfo("app_user", token)) as conn:  # the same token, IAM auth on again
+        assert conn.execute("SELECT current_user").fetchone() == ("app_user",)
+
+
 def test_certificate_checks(pg_stack: PgStack, tmp_path: Path) -> None:
     other_ca = LocalCA.create(tmp_path / "other")
     with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):

@@ -55,14 +55,17 @@ RDS_IAM_ROLE = "rds_iam"
 
 _MEMBERSHIP_SQL = b"""
 WITH RECURSIVE memberships(roleid) AS (
-    SELECT m.roleid FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s
+    SELECT m.roleid FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member
+    WHERE u.rolname = %s AND (m.inherit_option OR m.set_option)
     UNION
     SELECT m.roleid FROM pg_auth_members m JOIN memberships ms ON m.member = ms.roleid
+    WHERE m.inherit_option OR m.set_option
 )
 SELECT EXISTS (SELECT 1 FROM memberships ms JOIN pg_roles r ON r.oid = ms.roleid WHERE r.rolname = 'rds_iam')
 """
 # Explicit membership walk rather than pg_has_role(): pg_has_role() is true for superusers on every role, which would
-# wrongly turn a superuser master user into an IAM-only user.
+# wrongly turn a superuser master user into an IAM-only user. A grant WITH ADMIN OPTION, INHERIT FALSE, SET FALSE
+# only lets its holder administer rds_iam (how the master user may GRANT rds_iam, as on RDS): it is no membership.
 
 
 @dataclass
@@ -84,6 +87,8 @@ class PgFrontConfig:
     auth_timeout: float = 60.0
     max_password_length: int = 16_384
     extra_token_hosts: list[str] = field(default_factory=list)
+    # The cluster's IAMDatabaseAuthenticationEnabled: without it RDS refuses every rds_iam member.
+    iam_enabled: bool = True
 
 
 class _BackendDownError(Exception):
@@ -296,6 +301,9 @@ class PgFront:
         except psycopg.OperationalError as exc:
             raise _BackendDownError(str(exc)) from exc
         if row is not None and row[0]:
+            if not self.config.iam_enabled:
+                log.warning("%s: %s is an IAM user, but IAM database authentication is off on the cluster", self.name, user)
+                return "28P01", f'PAM authentication failed for user "{user}"'
             try:
                 self._verify_iam(user, password)
             except TokenError as exc:

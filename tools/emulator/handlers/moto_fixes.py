@@ -14,16 +14,23 @@ Summary (handler -> fix):
 * elasticache SubnetGroup      -> :func:`delete_cache_subnet_group` (no-op)
 * elasticache ReplicationGroup -> :func:`replication_group_node_count`, :func:`replication_group_reader_endpoint`
 * appautoscaling Policy        -> :func:`scaling_policies_named`
+* rds Cluster create           -> :func:`managed_master_secret`
 * rds Cluster delete           -> :func:`delete_automated_cluster_snapshots`
 * s3 BucketLogging create      -> :func:`put_bucket_logging`
 * cfg Rule read/delete         -> :func:`config_rule`
 * cloudwatch LogGroup read     -> :func:`log_group_class`
+
+Two facts moto accepts and then forgets, which the local data plane (``tools/localplane/deployed.py``)
+therefore reads from the deployment's state record instead of the emulator: an ECS service's
+``serviceConnectConfiguration`` (CreateService ignores it) and the members of an ElastiCache user group
+(no user group operations, see :func:`create_cache_user_group`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import secrets
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -217,6 +224,24 @@ def config_rule(response: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 # --- RDS ---------------------------------------------------------------------------------------------------
+
+
+def managed_master_secret(aws: Aws, cluster: Mapping[str, Any]) -> None:
+    """After CreateDBCluster with ManageMasterUserPassword: the secret holds the cluster's own master user.
+
+    moto: fills every RDS-managed secret with the same fixed ``{"username": "admin", "password": "P@55w0rd!"}``,
+    whatever the cluster's MasterUsername.
+    AWS: the secret holds ``{"username": <MasterUsername>, "password": <a generated password>}``. The
+    local data plane starts the database with what the secret says, and the migrate task logs in with it,
+    so the secret must be the cluster's (``cluster`` is the cluster as DescribeDBClusters shows it).
+    """
+    secret = (cluster.get("MasterUserSecret") or {}).get("SecretArn")
+    if not secret:
+        return
+    password = secrets.token_urlsafe(30)  # RDS generates 28+ printable characters; URL-safe keeps them quotable
+    aws.client("secretsmanager").put_secret_value(
+        SecretId=secret, SecretString=json.dumps({"username": cluster["MasterUsername"], "password": password})
+    )
 
 
 def delete_automated_cluster_snapshots(aws: Aws, cluster_identifier: str) -> None:

@@ -177,7 +177,8 @@ def create_cluster(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             "Tags": tag_list(req.get("tags")),
         }
     )
-    aws.client("rds").create_db_cluster(**params)
+    created = aws.client("rds").create_db_cluster(**params)["DBCluster"]
+    moto_fixes.managed_master_secret(aws, created)
     return identifier, state(req, **_cluster(aws, identifier, req.inputs))
 
 
