@@ -15,6 +15,7 @@ CONFIG ?=
 ACCOUNT_MODEL ?= dedicated
 REPLACE ?=
 UNPROTECT ?=
+HEALTH_CHECK_INTERVAL ?=
 FORMAT ?=
 A ?= staging
 B ?= prod
@@ -26,10 +27,11 @@ export PULUMI_SKIP_UPDATE_CHECK := true
 
 # Per-run configuration (CONFIG="minTasks=3 maxTasks=6") and the switches of deploy/destroy, as CLI arguments.
 DEPLOY_ARGS = --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(foreach pair,$(CONFIG),--config $(pair)) \
-	--account-model $(ACCOUNT_MODEL) $(if $(REPLACE),--replace) $(if $(UNPROTECT),--unprotect)
+	--account-model $(ACCOUNT_MODEL) $(if $(REPLACE),--replace) $(if $(UNPROTECT),--unprotect) \
+	$(if $(HEALTH_CHECK_INTERVAL),--health-check-interval $(HEALTH_CHECK_INTERVAL))
 
 .PHONY: help install lint unit services-test localplane-test compliance integration integration-only test \
-	deploy plan destroy outputs bench clean config-reference preview diff cost diagram
+	deploy run plan destroy outputs bench clean config-reference preview diff cost diagram
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 28
@@ -55,8 +57,9 @@ lint: $(STAMP) ## ruff (lint + format) and mypy over the whole code base
 	$(VENV)/bin/ruff format --check lib tools tap.py policy services tests
 	$(VENV)/bin/mypy lib tools policy tap.py services
 
-unit: $(STAMP) $(NODE_STAMP) ## unit tests of the program under Pulumi mocks, the emulator and the tools (lib/ coverage >= 90%)
-	$(VENV)/bin/pytest tests/unit --cov=lib --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=90
+unit: $(STAMP) $(NODE_STAMP) ## unit tests of the program under Pulumi mocks, the emulator and the tools (lib/ coverage >= 95%)
+	$(VENV)/bin/pytest tests/unit -n 2 --dist loadfile --cov=lib --cov-branch --cov-report=term-missing:skip-covered \
+		--cov-fail-under=95
 
 services-test: $(STAMP) ## the reference services' tests (real PostgreSQL and Valkey on 127.0.0.1)
 	$(VENV)/bin/pytest services/tests -p no:cacheprovider -q
@@ -75,8 +78,11 @@ integration-only: $(STAMP) ## the scenarios against what is deployed now (cfn-ou
 
 test: lint unit services-test localplane-test compliance integration ## everything CI runs
 
-deploy: $(STAMP) ## deploy ENV into a local emulator (ENDPOINT=..., CONFIG="k=v ...", ACCOUNT_MODEL=shared, REPLACE=1)
+deploy: $(STAMP) ## deploy ENV and run it locally until Ctrl-C (ENDPOINT=...: deploy there and exit; CONFIG="k=v ...")
 	$(PY) -m tools.deploy up $(DEPLOY_ARGS)
+
+run: $(STAMP) ## run the platform deployed in ENV at ENDPOINT (data stores, tasks, front door) until Ctrl-C
+	$(PY) -m tools.deploy run $(DEPLOY_ARGS)
 
 plan: $(STAMP) ## what a deploy would change in ENV at ENDPOINT (create/update/replace/delete), touching nothing
 	$(PY) -m tools.deploy plan $(DEPLOY_ARGS)

@@ -4,6 +4,7 @@
                                 [--account-model dedicated|shared] [--replace] [--unprotect] [--no-serve]
     python -m tools.deploy destroy --env ... --endpoint URL [--unprotect]
     python -m tools.deploy plan --env ... --endpoint URL [--config ...]
+    python -m tools.deploy run --env ... --endpoint URL [--health-check-interval SECONDS]
 
 Configuration is read as ``pulumi up`` reads it (:mod:`tools.stack_config`): Pulumi.yaml defaults,
 Pulumi.<stack>.yaml, then ``--config`` (``make deploy CONFIG="minTasks=3 maxTasks=6"``). What an operator
@@ -17,8 +18,10 @@ recorded as deployed plans first (:mod:`tools.emulator.plan`): no change is a no
 printed as create/update/replace/delete lines and nothing is touched unless ``--replace`` (destroy, then deploy).
 ``destroy`` deletes in reverse dependency order and refuses protected resources unless ``--unprotect``.
 
-Without ``--endpoint`` an emulator is started on a free 127.0.0.1 port and kept serving until Ctrl-C (its
-records go with it); with ``--endpoint`` the deployment goes into that emulator and the command exits.
+Without ``--endpoint`` an emulator is started on a free 127.0.0.1 port, the deployed platform is run on it
+(:mod:`tools.localplane.platform`: data stores, tasks, front door) and both serve until Ctrl-C (the emulator's
+records go with it); with ``--endpoint`` the deployment goes into that emulator and the command exits, and
+``run`` runs the platform of what is deployed there.
 Each environment gets its own emulated account (``--account-model dedicated``, the default) or all share one
 (``shared``: the most protected environment owns the account's singletons and is deployed first).
 """
@@ -28,9 +31,11 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import faulthandler
 import json
 import logging
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -524,7 +529,7 @@ def destroy_stacks(
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.deploy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="up", choices=["up", "destroy", "plan"])
+    parser.add_argument("command", nargs="?", default="up", choices=["up", "destroy", "plan", "run"])
     parser.add_argument("--env", default="dev", choices=[*ENVIRONMENTS, "all"], help="environment (all = dev, staging, prod)")
     parser.add_argument("--endpoint", default=None, help="a running emulator (e.g. http://127.0.0.1:5000); default: start one")
     parser.add_argument(
@@ -538,12 +543,36 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="port of the emulator this command starts (default: a free one)")
     parser.add_argument("--outputs-dir", type=Path, default=OUTPUT_ROOT)
     parser.add_argument("--no-serve", dest="serve", action="store_false", help="stop the emulator this command started, at once")
+    parser.add_argument(
+        "--health-check-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run the target groups' and containers' health checks this often (default: as deployed, e.g. 30 s)",
+    )
     return parser.parse_args(argv)
 
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop everything this command started, whatever the shell set up.
+
+    A shell without job control starts background commands with SIGINT ignored, and Python then installs no
+    handler of its own; a service manager stops with SIGTERM. Both must still run the cleanup.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
+        # `kill -USR1 <pid>` prints every thread's stack: what a stuck deployment or shutdown is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -583,6 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, envs: list[str], endpoint: str, overrides: dict[str, str], serve: bool) -> int:
     started = time.monotonic()
     try:
+        if args.command == "run":
+            return run_platform(endpoint, envs, args.outputs_dir, args.health_check_interval)
         if args.command == "destroy":
             count = destroy_stacks(envs, endpoint, unprotect=args.unprotect, root=args.outputs_dir)
             print(f"Destroyed {count} stack(s) in {endpoint}")
@@ -622,13 +653,59 @@ def _run(args: argparse.Namespace, envs: list[str], endpoint: str, overrides: di
     print(f"\nDone in {time.monotonic() - started:.1f} s. Emulator endpoint: {endpoint}")
     print(profiles.usage(args.outputs_dir, envs))
     if serve and args.serve:
-        print("\nServing; press Ctrl-C to stop the emulator.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("\nStopping the emulator.")
+        print("\nStarting the platform: data stores, tasks and the front door of each environment.", flush=True)
+        return run_platform(endpoint, envs, args.outputs_dir, args.health_check_interval)
+    if args.endpoint is not None:
+        print(f"\nRun the platform on it: make run ENV={args.env} ENDPOINT={endpoint}")
+    return 0
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM (:func:`stop_on_signals`).
+
+    In short waits: a signal the kernel delivers to another thread (the platform runs many) sets Python's
+    flag but does not interrupt the main thread's wait, and the handler only runs when the main thread wakes.
+    """
+    idle = threading.Event()
+    while not idle.wait(0.5):
+        pass
+
+
+def run_platform(endpoint: str, envs: Sequence[str], outputs_dir: Path, interval: float | None) -> int:
+    """Run the deployed ``envs`` (:class:`~tools.localplane.platform.LocalPlatform`) until Ctrl-C; the exit status."""
+    from tools.localplane.deployed import NotRunnableError
+    from tools.localplane.platform import LocalPlatform, PlatformError, Timings
+
+    platform = LocalPlatform(endpoint, envs, timings=Timings(interval, interval))
+    written: list[Path] = []
+    try:
+        platform.start()
+        deployed_pace = "as deployed" if interval is None else f"every {interval:g} s"
+        print(f"Waiting for the health checks ({deployed_pace}) to put the tasks in rotation...", flush=True)
+        ready = platform.wait_ready(timeout=300)
+        written = platform.write_endpoints(outputs_dir)
+        print(f"\nThe platform is running (ready after {ready:.1f} s):")
+        for stack, detail in platform.describe()["stacks"].items():
+            for door in detail["frontDoors"]:
+                print(f"  [{stack}] front door {door['https']} (HTTP {door['http']} redirects), as {door['host']}")
+        print(f"\nCreate a payment in {envs[-1]}:\n{platform.curl(envs[-1])}")
+        print(f"\nWhere everything runs: {', '.join(str(p) for p in written)}\nPress Ctrl-C to stop everything.", flush=True)
+        wait_for_interrupt()
+    except KeyboardInterrupt:
+        print("\nStopping the platform and the emulator.")
+    except (NotRunnableError, PlatformError) as exc:
+        return _fail(str(exc))
+    finally:
+        platform.stop()
+        for path in written:
+            path.unlink(missing_ok=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    stop_on_signals()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything this command started is stopped", file=sys.stderr)
+        sys.exit(130)
