@@ -89,3 +89,22 @@ def test_vpc_flow_logs_capture_all_traffic(deployed: Deployed) -> None:
     logs = aws("ec2").describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [o["vpcId"]]}])["FlowLogs"]
     assert logs and logs[0]["TrafficType"] == "ALL"
     assert logs[0]["LogGroupName"] == o["flowLogGroupName"]
+
+
+def test_services_reach_each_other_through_service_connect(deployed: Deployed) -> None:
+    """api and payment call their peers by Service Connect alias in the environment's namespace, never via the public ALB."""
+    o, aws = deployed.outputs, deployed.aws
+    namespace_id = o["serviceConnectNamespaceArn"].rsplit("/", 1)[1]
+    namespace = aws("servicediscovery").get_namespace(Id=namespace_id)["Namespace"]
+    assert (namespace["Name"], namespace["Type"]) == (f"scalepay-mesh-{deployed.env}", "HTTP")
+    definitions = {
+        service: aws("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]["containerDefinitions"][0]
+        for service, arn in o["taskDefinitionArns"].items()
+    }
+    env = {service: {e["name"]: e["value"] for e in c["environment"]} for service, c in definitions.items()}
+    assert env["api"]["PAYMENT_URL"] == "http://payment:8080"
+    assert env["api"]["NOTIFICATION_URL"] == env["payment"]["NOTIFICATION_URL"] == "http://notification:8080"
+    for service, container in definitions.items():
+        # The alias names the port mapping Service Connect publishes: named, with an HTTP application protocol.
+        assert [(p["name"], p["appProtocol"], p["containerPort"]) for p in container["portMappings"]] == [("http", "http", 8080)]
+        assert not any(o["albDnsName"] in value for value in env[service].values()), f"{service} calls through the ALB"
