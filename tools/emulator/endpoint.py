@@ -1,4 +1,4 @@
-"""Is the endpoint we were given a moto server we can deploy into? Answered in under two seconds.
+"""Is the endpoint we were given a moto server we can deploy into? Unreachable or malformed: known in under two seconds.
 
 A malformed URL, nothing listening, something that is not moto, and a moto started without the AWS
 managed policies (the stack attaches AmazonRDSEnhancedMonitoringRole and AWS_ConfigRole) each fail with
@@ -8,6 +8,7 @@ one line that says which, and, where it helps, the exact command that starts a s
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -20,7 +21,10 @@ from tools.emulator.engine import DEFAULT_REGION, TEST_CREDENTIALS
 
 #: A managed policy the stack attaches; moto only knows it when started with managed policies loaded.
 PROBE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
-PROBE_TIMEOUT_SECONDS = 1.0
+#: Nothing listening, or no route: known within this, so an unreachable endpoint fails in under 2 s.
+CONNECT_TIMEOUT_SECONDS = 1.0
+#: A listening emulator busy with another deployment may take longer than that to answer: it is reachable.
+ANSWER_TIMEOUT_SECONDS = 10.0
 
 
 class EndpointError(RuntimeError):
@@ -52,7 +56,8 @@ def check(endpoint: str) -> str:
     endpoint = normalize(endpoint)
     port = urlsplit(endpoint).port
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=PROBE_TIMEOUT_SECONDS) as response:
+        socket.create_connection((urlsplit(endpoint).hostname, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+        with urllib.request.urlopen(f"{endpoint}/moto-api/config", timeout=ANSWER_TIMEOUT_SECONDS) as response:
             json.load(response)
     except urllib.error.HTTPError as exc:
         raise EndpointError(
@@ -68,7 +73,7 @@ def check(endpoint: str) -> str:
         endpoint_url=endpoint,
         region_name=DEFAULT_REGION,
         config=botocore.config.Config(
-            connect_timeout=PROBE_TIMEOUT_SECONDS, read_timeout=PROBE_TIMEOUT_SECONDS, retries={"max_attempts": 1}
+            connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=ANSWER_TIMEOUT_SECONDS, retries={"max_attempts": 1}
         ),
         **TEST_CREDENTIALS,
     )
