@@ -146,9 +146,12 @@ def task_execution_role_policy(
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def metric_namespace(service: str) -> str:
-    """The CloudWatch namespace a service publishes its custom metrics to."""
-    return f"{METRIC_NAMESPACE_PREFIX}/{service}"
+def metric_namespace(scope: str, service: str) -> str:
+    """The CloudWatch namespace a service of one stack (``scope``: ``<environment>[-<suffix>]``) publishes to.
+
+    The stack is part of it: with several stacks in one account, dev's tasks may not write prod's series.
+    """
+    return f"{METRIC_NAMESPACE_PREFIX}/{scope}/{service}"
 
 
 def rds_db_user_arn(region: str, account_id: str, cluster_resource_id: str, db_user: str, partition: str = "aws") -> str:
@@ -162,18 +165,18 @@ def elasticache_user_arn(region: str, account_id: str, user_id: str, partition: 
 
 
 def service_task_role_policy(
-    service: str, *, db_user_arns: Sequence[str] = (), cache_resource_arns: Sequence[str] = ()
+    service: str, *, scope: str, db_user_arns: Sequence[str] = (), cache_resource_arns: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Inline policy of one service's task role (what the application code may call).
 
-    A service publishes custom metrics into its own namespace only (one service cannot forge
-    another's business metrics), connects to PostgreSQL as its own database user only
+    A service publishes custom metrics into its own stack's namespace for it only (one service cannot
+    forge another's business metrics, nor dev's tasks prod's), connects to PostgreSQL as its own database user only
     (``rds-db:connect`` on that user's ARN: IAM database authentication, no password anywhere), and
     to Redis as its own ElastiCache user only (``elasticache:Connect`` on the replication group and
     that user).
     """
-    if not service:
-        raise ValueError("service name is required")
+    if not service or not scope:
+        raise ValueError("service name and stack scope are required")
     statements: list[dict[str, Any]] = [
         {
             # PutMetricData has no resource-level permissions; the namespace condition scopes it.
@@ -181,7 +184,7 @@ def service_task_role_policy(
             "Effect": "Allow",
             "Action": ["cloudwatch:PutMetricData"],
             "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(service)}},
+            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(scope, service)}},
         }
     ]
     if db_user_arns:

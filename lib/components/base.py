@@ -27,6 +27,11 @@ class Context:
         """Physical name ``scalepay-<component>-<environment>[-<suffix>]``."""
         return self.namer.name(component, kind)
 
+    @property
+    def scope(self) -> str:
+        """``<environment>[-<suffix>]``: what tells this stack apart from every other one in the same account."""
+        return "-".join([self.environment, *([self.namer.suffix] if self.namer.suffix else [])])
+
     def tags(self, component: str, name: str | None = None) -> dict[str, str]:
         """Standard tags for ``component``; with ``name`` also the EC2-family Name tag."""
         tags = standard_tags(

@@ -162,6 +162,7 @@ def container_definitions(
     *,
     image: str,
     environment: str,
+    scope: str,
     region: str,
     log_group_name: str,
     database: DatabaseConnection | None,
@@ -173,7 +174,8 @@ def container_definitions(
     ``environment`` carries endpoints and names only; there are no ``secrets`` at all: the data stores
     authenticate the task role (IAM), so nothing can leak from the task definition or expire under a
     running task. ``peers`` are the services it calls (name -> port), reached at their Service Connect
-    aliases. The names are exactly those the services read (services/common/config.py).
+    aliases. ``scope`` (``<environment>[-<suffix>]``) names the stack's own metrics namespace. The names are
+    exactly those the services read (services/common/config.py).
     """
     env: dict[str, str] = {
         "SERVICE_NAME": service.name,
@@ -181,7 +183,7 @@ def container_definitions(
         "PORT": str(service.port),
         "HEALTH_CHECK_PATH": service.health_check_path,
         "MAX_REQUEST_BODY_BYTES": str(service.max_request_body_bytes),
-        "METRICS_NAMESPACE": metric_namespace(service.name),
+        "METRICS_NAMESPACE": metric_namespace(scope, service.name),
     }
     for peer, port in sorted(peers.items()):
         env[f"{peer.upper()}_URL"] = service_url(peer, port)
@@ -606,7 +608,7 @@ class Compute(Component):
             tags=tags,
             opts=child_opts(self),
         )
-        region, name = ctx.region, service.name
+        region, name, scope = ctx.region, service.name, ctx.scope
         cache_user = deps.cache_user_ids.get(service.name) if access.cache_access else None
 
         def document(values: dict[str, Any]) -> str:
@@ -616,7 +618,7 @@ class Compute(Component):
                 if cache_user is not None
                 else []
             )
-            return json.dumps(service_task_role_policy(name, db_user_arns=db_arns, cache_resource_arns=cache_arns))
+            return json.dumps(service_task_role_policy(name, scope=scope, db_user_arns=db_arns, cache_resource_arns=cache_arns))
 
         parts: dict[str, pulumi.Input[Any]] = {"account": args.account_id}
         if access.db_user:
@@ -651,7 +653,7 @@ class Compute(Component):
                 cache_user=deps.cache_user_ids[service.name],
                 cache_group=deps.cache_replication_group_id,
             )
-        environment, region = ctx.environment, ctx.region
+        environment, scope, region = ctx.environment, ctx.scope, ctx.region
         peers = {peer: ports[peer] for peer in access.calls}
 
         def render(values: dict[str, str]) -> str:
@@ -677,6 +679,7 @@ class Compute(Component):
                     service,
                     image=values["image"],
                     environment=environment,
+                    scope=scope,
                     region=region,
                     log_group_name=values["log_group"],
                     database=database,

@@ -214,7 +214,7 @@ METRICS_NAMESPACE = Variable(
     _pattern(r"[A-Za-z0-9.\-_/#:]{1,255}"),
     "CloudWatch namespace: 1-255 of [A-Za-z0-9.-_/#:]",
     _ALL_SERVICES,
-    example="ScalePayments/payment",
+    example="ScalePayments/prod/payment",
 )
 PAYMENT_URL = Variable(
     "PAYMENT_URL", _base_url, "http(s)://host[:port] without a path", frozenset({"api"}), example="http://payment:8080"

@@ -1,8 +1,9 @@
 """Compute (ECS Fargate) requirements, per environment, on the whole program run under mocks.
 
-Expected values come from the issue (retention, task counts, sizes) or from the other components'
-exported outputs (subnets, security group, target groups, secrets, keys), so a wiring mistake in
-either direction fails here with the resource's name in the message.
+Per-environment values (log retention, task counts and sizes, scaling targets and cooldowns) come from
+the README's environment table through tests/expectations.py, never from the preset table the program
+reads; wiring is checked against the other components' exported outputs (subnets, security group, target
+groups, secrets, keys), so a mistake in either direction fails here with the resource's name in the message.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ from lib.components import compute
 from lib.config import EnvironmentConfig, ServiceSettings
 from lib.service_access import data_access
 from services.common import config as service_contract
+from tests.expectations import EXPECTED, Expected
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 COMPUTE = "scalepayments:compute:Compute"
 SERVICES = ("api", "payment", "notification")
 
-#: From the README environment table.
-LOG_RETENTION = {"dev": 7, "staging": 90, "prod": 365}
-TASK_BOUNDS = {"dev": (1, 2), "staging": (2, 4), "prod": (3, 10)}
-TASK_SIZE = {"dev": (256, 512), "staging": (512, 1024), "prod": (1024, 2048)}
+#: The migrate task runs once per release (users, schemas, grants): the smallest Fargate size in every environment.
+MIGRATE_TASK_SIZE = (256, 512)
 
 #: Fargate CPU -> memory (MiB), written out independently of lib/config.py (the task-size table of the ECS docs).
 FARGATE_PAIRS = {
@@ -67,6 +67,11 @@ class Case:
 
     def service(self, name: str) -> ServiceSettings:
         return next(s for s in self.cfg.compute.services if s.name == name)
+
+    @property
+    def expected(self) -> Expected:
+        """What the README's environment table asks of this environment."""
+        return EXPECTED[self.env]
 
     @property
     def out(self) -> dict[str, Any]:
@@ -161,7 +166,7 @@ def test_log_groups_retention_and_kms(case: Case) -> None:
     insights = f"/aws/ecs/containerinsights/{case.out['ecsClusterName']}/performance"
     assert set(groups) == {f"/ecs/{case.cfg.namer.name(s)}" for s in WORKLOADS} | {insights}
     for name, group in groups.items():
-        assert group.inputs["retentionInDays"] == LOG_RETENTION[case.env], name
+        assert group.inputs["retentionInDays"] == case.expected.log_retention_days, name
         assert group.inputs["kmsKeyId"] == case.out["kmsLogsKeyArn"], f"{name}: must be encrypted with the logs key"
     assert case.out["serviceLogGroupNames"] == {s: f"/ecs/{case.cfg.namer.name(s)}" for s in WORKLOADS}
 
@@ -182,7 +187,8 @@ def test_task_definitions_size_is_a_valid_fargate_pair(case: Case) -> None:
     assert set(tds) == {f"{s}-task-definition" for s in WORKLOADS}
     for name, td in tds.items():
         cpu, memory = int(td.inputs["cpu"]), int(td.inputs["memory"])
-        assert (cpu, memory) == (TASK_SIZE[case.env] if name != "migrate-task-definition" else (256, 512)), name
+        service_size = (case.expected.task_cpu, case.expected.task_memory)
+        assert (cpu, memory) == (service_size if name != "migrate-task-definition" else MIGRATE_TASK_SIZE), name
         assert memory in FARGATE_PAIRS.get(cpu, set()), f"{name}: {cpu}/{memory} is not a Fargate size"
         assert td.inputs["networkMode"] == "awsvpc", name
         assert td.inputs["requiresCompatibilities"] == ["FARGATE"], name
@@ -419,7 +425,7 @@ def test_service_is_attached_to_its_target_group(case: Case, service: str) -> No
 @pytest.mark.parametrize("service", SERVICES)
 def test_desired_count_starts_at_min_then_belongs_to_autoscaling(case: Case, service: str) -> None:
     svc = case.by_name("aws:ecs/service:Service")[f"{service}-service"]
-    assert svc.inputs["desiredCount"] == TASK_BOUNDS[case.env][0], svc.name
+    assert svc.inputs["desiredCount"] == case.expected.min_tasks, svc.name
     assert "desiredCount" in svc.ignore_changes, f"{svc.name}: ignore_changes={svc.ignore_changes}"
 
 
@@ -429,7 +435,8 @@ def test_desired_count_starts_at_min_then_belongs_to_autoscaling(case: Case, ser
 @pytest.mark.parametrize("service", SERVICES)
 def test_scaling_target_bounds(case: Case, service: str) -> None:
     target = case.by_name("aws:appautoscaling/target:Target")[f"{service}-scaling-target"]
-    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == TASK_BOUNDS[case.env], target.name
+    bounds = (case.expected.min_tasks, case.expected.max_tasks)
+    assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == bounds, target.name
     assert target.inputs["serviceNamespace"] == "ecs", target.name
     assert target.inputs["scalableDimension"] == "ecs:service:DesiredCount", target.name
     expected = f"service/{case.out['ecsClusterName']}/{case.out['serviceNames'][service]}"
@@ -444,7 +451,7 @@ def _arn_suffix(case: Case, type_: str, arn: str) -> str:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_target_tracking_policies(case: Case, service: str) -> None:
-    settings = case.cfg.compute
+    expected = case.expected
     target = case.by_name("aws:appautoscaling/target:Target")[f"{service}-scaling-target"]
     policies = [p for p in case.regs("aws:appautoscaling/policy:Policy") if p.inputs["resourceId"] == target.inputs["resourceId"]]
     by_metric = {
@@ -452,18 +459,20 @@ def test_target_tracking_policies(case: Case, service: str) -> None:
         for p in policies
     }
     expected_targets = {
-        "ECSServiceAverageCPUUtilization": settings.cpu_target_percent,
-        "ECSServiceAverageMemoryUtilization": settings.memory_target_percent,
-        "ALBRequestCountPerTarget": settings.requests_per_target,
+        "ECSServiceAverageCPUUtilization": expected.cpu_target_percent,
+        "ECSServiceAverageMemoryUtilization": expected.memory_target_percent,
+        "ALBRequestCountPerTarget": expected.requests_per_target,
     }
     assert set(by_metric) == set(expected_targets) and len(policies) == 3, f"{service}: {[p.name for p in policies]}"
     for metric, policy in by_metric.items():
         cfg = policy.inputs["targetTrackingScalingPolicyConfiguration"]
         assert policy.inputs["policyType"] == "TargetTrackingScaling", policy.name
         assert policy.inputs["scalableDimension"] == "ecs:service:DesiredCount", policy.name
-        assert cfg["targetValue"] == expected_targets[metric], policy.name
-        assert cfg["scaleOutCooldown"] == settings.scale_out_cooldown_seconds, policy.name
-        assert cfg["scaleInCooldown"] == settings.scale_in_cooldown_seconds, policy.name
+        assert cfg["targetValue"] == expected_targets[metric], (
+            f"{policy.name}: targetValue {cfg['targetValue']}, expected {expected_targets[metric]}"
+        )
+        assert cfg["scaleOutCooldown"] == expected.scale_out_cooldown_seconds, policy.name
+        assert cfg["scaleInCooldown"] == expected.scale_in_cooldown_seconds, policy.name
         # Scale out fast, scale in slowly (a payment spike must not flap the task count).
         assert cfg["scaleOutCooldown"] < cfg["scaleInCooldown"], policy.name
     for metric in ("ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization"):
@@ -530,7 +539,11 @@ def test_task_role_policy_is_scoped_to_the_service(case: Case, service: str) -> 
     assert policy.inputs["role"] == role.state["id"], policy.name
     metrics = {s["Sid"]: s for s in iam_policies.statements(json.loads(policy.inputs["policy"]))}["PublishOwnMetrics"]
     assert actions_in(metrics) == {"cloudwatch:PutMetricData"}, policy.name
-    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/{service}"}}, policy.name
+    namespace = f"ScalePayments/{case.env}/{service}"
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}, policy.name
+    definition = case.by_name("aws:ecs/taskDefinition:TaskDefinition")[f"{service}-task-definition"]
+    (container,) = json.loads(definition.inputs["containerDefinitions"])
+    assert {e["name"]: e["value"] for e in container["environment"]}["METRICS_NAMESPACE"] == namespace
 
 
 def test_execution_policy_is_attached_before_tasks_can_start(case: Case) -> None:
@@ -616,6 +629,7 @@ def test_container_definitions_without_data_stores_have_no_credentials() -> None
         _settings("worker"),
         image="repo:1",
         environment="dev",
+        scope="dev",
         region="us-west-2",
         log_group_name="/ecs/x",
         database=None,
@@ -634,6 +648,7 @@ def test_container_definitions_name_the_identities_not_secrets() -> None:
         _settings("payment"),
         image="repo:1",
         environment="prod",
+        scope="prod-pr7",
         region="us-east-1",
         log_group_name="/ecs/x",
         database=compute.DatabaseConnection(endpoint="w", port=5432, name="payments", user="scalepay_payment"),
@@ -648,6 +663,7 @@ def test_container_definitions_name_the_identities_not_secrets() -> None:
         "g",
     )
     assert env["NOTIFICATION_URL"] == "http://notification:8080"
+    assert env["METRICS_NAMESPACE"] == "ScalePayments/prod-pr7/payment", "an ephemeral copy publishes apart from prod"
 
 
 def test_unknown_service_gets_no_implicit_data_access() -> None:

@@ -136,11 +136,12 @@ def test_log_stream_arns_appends_stream_wildcard_once() -> None:
 
 @pytest.mark.parametrize("service", ["api", "payment", "notification"])
 def test_task_role_policy_publishes_metrics_only_into_its_own_namespace(service: str) -> None:
-    doc = p.service_task_role_policy(service)
+    doc = p.service_task_role_policy(service, scope="prod")
     (statement,) = p.statements(doc)
     assert p.actions(statement) == ["cloudwatch:PutMetricData"]
     assert p.resources(statement) == ["*"]
-    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/{service}"}}
+    # The stack is in the namespace: in an account shared by dev and prod, dev's tasks cannot write prod's series.
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": f"ScalePayments/prod/{service}"}}
     assert p.least_privilege_violations(doc) == []
 
 
@@ -150,7 +151,7 @@ def test_task_role_policy_connects_as_its_own_database_and_redis_user_only() -> 
     assert db_user == f"arn:aws:rds-db:{REGION}:123456789012:dbuser:cluster-ABC/scalepay_payment"
     group = f"arn:aws:elasticache:{REGION}:123456789012:replicationgroup:scalepay-redis-prod"
     user = p.elasticache_user_arn(REGION, "123456789012", "scalepay-payment-redis-prod")
-    doc = p.service_task_role_policy("payment", db_user_arns=[db_user], cache_resource_arns=[group, user])
+    doc = p.service_task_role_policy("payment", scope="prod", db_user_arns=[db_user], cache_resource_arns=[group, user])
     statements = by_sid(doc)
     assert p.actions(statements["ConnectAsOwnDatabaseUser"]) == ["rds-db:connect"]
     assert p.resources(statements["ConnectAsOwnDatabaseUser"]) == [db_user]
@@ -159,9 +160,11 @@ def test_task_role_policy_connects_as_its_own_database_and_redis_user_only() -> 
     assert p.least_privilege_violations(doc) == []
 
 
-def test_task_role_policy_requires_service() -> None:
+def test_task_role_policy_requires_service_and_scope() -> None:
     with pytest.raises(ValueError):
-        p.service_task_role_policy("")
+        p.service_task_role_policy("", scope="prod")
+    with pytest.raises(ValueError):
+        p.service_task_role_policy("payment", scope="")
 
 
 # --- the least-privilege checker: one mutation per rule ----------------------------------------------
@@ -212,7 +215,7 @@ def test_least_privilege_violations_catch_each_rule(doc: dict[str, Any], expecte
 
 
 def test_least_privilege_accepts_single_statement_object() -> None:
-    doc = {"Version": "2012-10-17", "Statement": p.statements(p.service_task_role_policy("api"))[0]}
+    doc = {"Version": "2012-10-17", "Statement": p.statements(p.service_task_role_policy("api", scope="dev"))[0]}
     assert p.least_privilege_violations(doc) == []
 
 
