@@ -1,21 +1,23 @@
 """ElastiCache Redis requirements, per environment, on the real program under Pulumi mocks.
 
-Expectations come from the README environment table: node count, failover and
-Multi-AZ, encryption at rest (data key) and in transit, IAM-authenticated users (no static
-AUTH token anywhere), snapshots, placement on the isolated data subnets, protection.
+Per-environment values (node type and count, failover and Multi-AZ, snapshot and log retention,
+protection) come from the README's environment table through tests/expectations.py, never from the
+preset table the program reads; the rest are requirements of every environment: encryption at rest
+(data key) and in transit, IAM-authenticated users (no static AUTH token anywhere), placement on the
+isolated data subnets.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from lib import config as cfg
 from lib.components.cache import MAINTENANCE_WINDOW, SNAPSHOT_WINDOW, slow_log_group_name
+from tests.expectations import EXPECTED
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVS = ("dev", "staging", "prod")
@@ -31,31 +33,9 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ENGINE_VERSION = "7.1"
 
 
-@dataclass(frozen=True)
-class Expected:
-    """What each environment must get (the README environment table)."""
-
-    min_nodes: int
-    max_nodes: int
-    failover_multi_az: bool
-    protect: bool
-    min_snapshot_days: int
-
-
-EXPECTED = {
-    "dev": Expected(1, 1, False, False, 1),  # one node, no replica
-    "staging": Expected(2, 2, True, False, 1),  # primary + replica
-    "prod": Expected(3, 6, True, True, 7),  # multi-node
-}
-
-
 @pytest.fixture(scope="module", params=ENVS)
 def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
     return evaluated(request.param)
-
-
-def preset(env: str) -> cfg.EnvironmentConfig:
-    return cfg.PRESETS[cfg.Environment(env)]
 
 
 def single(stack: Evaluation, type_: str) -> Registration:
@@ -85,18 +65,18 @@ def test_node_type_and_count(stack: Evaluation) -> None:
     g = group(stack)
     expected = EXPECTED[stack.stack]
     nodes = g.inputs["numCacheClusters"]
-    assert expected.min_nodes <= nodes <= expected.max_nodes, f"{g.name}: numCacheClusters {nodes} in {stack.stack}"
-    assert nodes == preset(stack.stack).cache.node_count, f"{g.name}: numCacheClusters ignores the settings"
-    assert g.inputs["nodeType"] == preset(stack.stack).cache.node_type, f"{g.name}: nodeType {g.inputs['nodeType']}"
+    assert nodes == expected.cache_node_count, f"{g.name}: numCacheClusters {nodes} in {stack.stack}"
+    node_type = g.inputs["nodeType"]
+    assert node_type == expected.cache_node_type, f"{g.name}: nodeType {node_type}, expected {expected.cache_node_type}"
     assert g.inputs["engine"] == "redis", f"{g.name}: engine {g.inputs['engine']}"
     assert g.inputs["engineVersion"] == ENGINE_VERSION, f"{g.name}: engineVersion {g.inputs['engineVersion']}"
 
 
 def test_failover_and_multi_az(stack: Evaluation) -> None:
     g = group(stack)
-    on = EXPECTED[stack.stack].failover_multi_az
-    assert g.inputs["automaticFailoverEnabled"] is on, f"{g.name}: automaticFailoverEnabled in {stack.stack}"
-    assert g.inputs["multiAzEnabled"] is on, f"{g.name}: multiAzEnabled in {stack.stack}"
+    expected = EXPECTED[stack.stack]
+    assert g.inputs["automaticFailoverEnabled"] is expected.cache_automatic_failover, f"{g.name}: automaticFailoverEnabled"
+    assert g.inputs["multiAzEnabled"] is expected.cache_multi_az, f"{g.name}: multiAzEnabled in {stack.stack}"
     if g.inputs["multiAzEnabled"]:
         # AWS rejects Multi-AZ without failover and a replica.
         assert g.inputs["automaticFailoverEnabled"] and g.inputs["numCacheClusters"] >= 2, f"{g.name}: Multi-AZ invalid"
@@ -158,9 +138,8 @@ def _minutes(hhmm: str) -> int:
 def test_snapshots_and_maintenance(stack: Evaluation) -> None:
     g = group(stack)
     retention = g.inputs["snapshotRetentionLimit"]
-    assert retention == preset(stack.stack).cache.snapshot_retention_days, f"{g.name}: snapshotRetentionLimit {retention}"
-    minimum = EXPECTED[stack.stack].min_snapshot_days
-    assert retention >= minimum, f"{g.name}: {retention} days of snapshots in {stack.stack}, expected >= {minimum}"
+    expected = EXPECTED[stack.stack].cache_snapshot_retention_days
+    assert retention == expected, f"{g.name}: snapshotRetentionLimit {retention} in {stack.stack}, expected {expected}"
     # Version policy (issue #8.3): the engine moves only when the stack says so.
     assert g.inputs["autoMinorVersionUpgrade"] is False, f"{g.name}: AWS must not upgrade the engine"
     assert g.inputs["applyImmediately"] is False, f"{g.name}: changes must wait for the maintenance window"
@@ -205,15 +184,17 @@ def test_slow_log_to_encrypted_log_group(stack: Evaluation) -> None:
     assert delivery["destination"] == lg.inputs["name"], f"{g.name}: slow log goes to {delivery['destination']}"
     assert lg.inputs["kmsKeyId"] == stack.outputs["kmsLogsKeyArn"], f"{lg.name}: not encrypted with the logs key"
     retention = lg.inputs["retentionInDays"]
-    assert retention == preset(stack.stack).observability.log_retention_days, f"{lg.name}: retention {retention}"
+    assert retention == EXPECTED[stack.stack].log_retention_days, f"{lg.name}: retention {retention}"
     assert retention in cfg.LOG_RETENTION_DAYS, f"{lg.name}: retention {retention} not accepted by CloudWatch"
 
 
 def test_protect_and_retain_on_delete(stack: Evaluation) -> None:
-    expected = EXPECTED[stack.stack].protect
+    expected = EXPECTED[stack.stack]
     for r in (group(stack),):
-        assert r.protect is expected, f"{r.name}: protect={r.protect}, expected {expected} in {stack.stack}"
-        assert r.retain_on_delete is expected, f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
+        assert r.protect is expected.protect, f"{r.name}: protect={r.protect}, expected {expected.protect} in {stack.stack}"
+        assert r.retain_on_delete is expected.retain_on_delete, (
+            f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
+        )
 
 
 def test_endpoints_exported(stack: Evaluation) -> None:

@@ -1,15 +1,16 @@
 """Aurora PostgreSQL requirements, per environment, on the real program under Pulumi mocks.
 
-Expectations come from the README environment table (not from the code under
-test): instance class and count, backups, Performance Insights and enhanced monitoring,
-encryption with the data key, TLS-only parameters, audit log export, protection.
+Per-environment values (instance class and count, backups and windows, Performance Insights and
+enhanced monitoring, deletion protection, final snapshot, log retention, protection) come from the
+README's environment table through tests/expectations.py, never from the preset table the program
+reads; the rest are requirements of every environment: encryption with the data key, TLS-only
+parameters, audit log export.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
@@ -20,6 +21,7 @@ from lib.components.database import (
     monitoring_assume_role_policy,
     postgresql_log_group_name,
 )
+from tests.expectations import EXPECTED
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ENVS = ("dev", "staging", "prod")
@@ -32,38 +34,13 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
-
-@dataclass(frozen=True)
-class Expected:
-    """What each environment must get (the README environment table)."""
-
-    instance_class: str | None  # None: any mid-size (non-burstable) class Aurora PostgreSQL offers
-    instance_count: int | None  # None: one per availability zone
-    backup_retention_days: int
-    monitoring: bool  # Performance Insights and enhanced monitoring
-    deletion_protection: bool
-    final_snapshot: bool
-    protect: bool
-    min_log_retention_days: int
-    log_retention_days: int
-
-
-EXPECTED = {
-    # Smallest class AWS offers for aurora-postgresql (db.t3.micro / db.t4g.micro are rejected).
-    "dev": Expected("db.t4g.medium", 1, 1, False, False, False, False, 1, 7),
-    "staging": Expected(None, 2, 7, True, False, True, False, 30, 90),
-    # PCI DSS 10.5.1: audit logs kept at least a year.
-    "prod": Expected("db.r5.xlarge", None, 30, True, True, True, True, 365, 365),
-}
+#: The database the services connect to (their task definitions name it as DB_NAME; test_compute checks that side).
+DATABASE_NAME = "payments"
 
 
 @pytest.fixture(scope="module", params=ENVS)
 def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
     return evaluated(request.param)
-
-
-def preset(env: str) -> cfg.EnvironmentConfig:
-    return cfg.PRESETS[cfg.Environment(env)]
 
 
 def mine(stack: Evaluation, type_: str) -> list[Registration]:
@@ -109,16 +86,13 @@ def test_engine_version_and_parameter_family(stack: Evaluation) -> None:
 def test_instance_class_and_count(stack: Evaluation) -> None:
     expected = EXPECTED[stack.stack]
     insts = instances(stack)
-    count = expected.instance_count or len(stack.outputs["availabilityZones"])
+    count = expected.db_instance_count
     assert len(insts) == count, f"{stack.stack}: {len(insts)} Aurora instances, expected {count}"
     for inst in insts:
         klass = inst.inputs["instanceClass"]
         assert klass in cfg.AURORA_POSTGRES_CLASSES, f"{inst.name}: {klass} is not offered for Aurora PostgreSQL"
         assert "micro" not in klass and "small" not in klass, f"{inst.name}: {klass} is rejected by Aurora PostgreSQL"
-        if expected.instance_class:
-            assert klass == expected.instance_class, f"{inst.name}: instanceClass {klass}, expected {expected.instance_class}"
-        else:
-            assert not klass.startswith("db.t"), f"{inst.name}: {klass} is burstable, expected a mid-size class"
+        assert klass == expected.db_instance_class, f"{inst.name}: instanceClass {klass}, expected {expected.db_instance_class}"
 
 
 def test_instances_spread_over_azs_with_stable_identifiers(stack: Evaluation) -> None:
@@ -147,20 +121,20 @@ def test_cluster_identifier_follows_convention(stack: Evaluation) -> None:
 
 def test_backup_retention_and_windows(stack: Evaluation) -> None:
     c = cluster(stack)
-    settings = preset(stack.stack).database
-    assert c.inputs["backupRetentionPeriod"] == EXPECTED[stack.stack].backup_retention_days, (
+    expected = EXPECTED[stack.stack]
+    assert c.inputs["backupRetentionPeriod"] == expected.db_backup_retention_days, (
         f"{c.name}: backupRetentionPeriod {c.inputs['backupRetentionPeriod']}"
     )
-    assert c.inputs["preferredBackupWindow"] == settings.preferred_backup_window, f"{c.name}: backup window"
-    assert c.inputs["preferredMaintenanceWindow"] == settings.preferred_maintenance_window, f"{c.name}: maintenance window"
+    assert c.inputs["preferredBackupWindow"] == expected.db_backup_window, f"{c.name}: backup window"
+    assert c.inputs["preferredMaintenanceWindow"] == expected.db_maintenance_window, f"{c.name}: maintenance window"
     assert c.inputs["copyTagsToSnapshot"] is True, f"{c.name}: snapshots must carry the tags"
 
 
 def test_deletion_protection_and_final_snapshot(stack: Evaluation) -> None:
     c = cluster(stack)
     expected = EXPECTED[stack.stack]
-    assert c.inputs["deletionProtection"] is expected.deletion_protection, f"{c.name}: deletionProtection"
-    if expected.final_snapshot:
+    assert c.inputs["deletionProtection"] is expected.db_deletion_protection, f"{c.name}: deletionProtection"
+    if expected.db_final_snapshot:
         assert c.inputs["skipFinalSnapshot"] is False, f"{c.name}: final snapshot skipped"
         assert c.inputs["finalSnapshotIdentifier"] == f"{c.inputs['clusterIdentifier']}-final", (
             f"{c.name}: finalSnapshotIdentifier {c.inputs.get('finalSnapshotIdentifier')}"
@@ -171,11 +145,13 @@ def test_deletion_protection_and_final_snapshot(stack: Evaluation) -> None:
 
 
 def test_protect_and_retain_on_delete(stack: Evaluation) -> None:
-    expected = EXPECTED[stack.stack].protect
+    expected = EXPECTED[stack.stack]
     guarded = [cluster(stack), *instances(stack), single(stack, SUBNET_GROUP)]
     for r in guarded:
-        assert r.protect is expected, f"{r.name}: protect={r.protect}, expected {expected} in {stack.stack}"
-        assert r.retain_on_delete is expected, f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
+        assert r.protect is expected.protect, f"{r.name}: protect={r.protect}, expected {expected.protect} in {stack.stack}"
+        assert r.retain_on_delete is expected.retain_on_delete, (
+            f"{r.name}: retain_on_delete={r.retain_on_delete} in {stack.stack}"
+        )
 
 
 # --- encryption, credentials, authentication -------------------------------------------------------
@@ -201,7 +177,7 @@ def test_non_default_master_username(stack: Evaluation) -> None:
     c = cluster(stack)
     user = c.inputs["masterUsername"]
     assert user.lower() not in cfg.RESERVED_DB_USERS, f"{c.name}: default master user name {user!r}"
-    assert c.inputs["databaseName"] == preset(stack.stack).database.database_name, f"{c.name}: databaseName"
+    assert c.inputs["databaseName"] == DATABASE_NAME, f"{c.name}: databaseName"
 
 
 def test_iam_database_authentication(stack: Evaluation) -> None:
@@ -236,7 +212,7 @@ def test_statement_audit_logging_keeps_values_and_secrets_out_of_the_log(stack: 
 def test_enhanced_monitoring_log_group_is_created_encrypted_where_monitoring_is_on(stack: Evaluation) -> None:
     """RDS would create RDSOSMetrics unencrypted and kept forever; the account's singleton owner creates it first."""
     groups = {g.inputs["name"]: g for g in mine(stack, LOG_GROUP)}
-    if not EXPECTED[stack.stack].monitoring:
+    if not EXPECTED[stack.stack].enhanced_monitoring:
         assert "RDSOSMetrics" not in groups
         return
     group = groups["RDSOSMetrics"]
@@ -284,8 +260,7 @@ def test_postgresql_log_export_to_our_encrypted_log_group(stack: Evaluation) -> 
     lg = stack.named("database-postgresql-logs")
     assert lg.inputs["name"] == f"/aws/rds/cluster/{c.inputs['clusterIdentifier']}/postgresql", f"{lg.name}: name"
     retention = lg.inputs["retentionInDays"]
-    assert retention == preset(stack.stack).observability.log_retention_days, f"{lg.name}: retention {retention}"
-    assert retention >= EXPECTED[stack.stack].min_log_retention_days, f"{lg.name}: retention {retention} too short"
+    assert retention == EXPECTED[stack.stack].log_retention_days, f"{lg.name}: retention {retention}"
     assert retention in cfg.LOG_RETENTION_DAYS, f"{lg.name}: retention {retention} not accepted by CloudWatch"
     assert lg.inputs["kmsKeyId"] == stack.outputs["kmsLogsKeyArn"], f"{lg.name}: not encrypted with the logs key"
     # The group must exist before RDS first writes to it, or RDS creates its own (unencrypted, kept forever).
@@ -293,23 +268,27 @@ def test_postgresql_log_export_to_our_encrypted_log_group(stack: Evaluation) -> 
 
 
 def test_performance_insights_and_enhanced_monitoring(stack: Evaluation) -> None:
-    on = EXPECTED[stack.stack].monitoring
+    expected = EXPECTED[stack.stack]
     roles = mine(stack, ROLE)
     data_key = stack.outputs["kmsDataKeyArn"]
     for inst in instances(stack):
-        assert inst.inputs["performanceInsightsEnabled"] is on, f"{inst.name}: performanceInsightsEnabled"
-        interval = inst.inputs.get("monitoringInterval", 0)
-        if on:
+        assert inst.inputs["performanceInsightsEnabled"] is expected.db_performance_insights, f"{inst.name}: PI"
+        if expected.db_performance_insights:
             assert inst.inputs["performanceInsightsKmsKeyId"] == data_key, f"{inst.name}: PI not on the data key"
             assert inst.inputs["performanceInsightsRetentionPeriod"] == 7, f"{inst.name}: PI retention"
-            assert interval in cfg.MONITORING_INTERVALS and interval > 0, f"{inst.name}: monitoringInterval {interval}"
+        else:
+            assert "performanceInsightsKmsKeyId" not in inst.inputs, f"{inst.name}: PI key set with PI off"
+        interval = inst.inputs.get("monitoringInterval", 0)
+        assert interval == expected.db_monitoring_interval_seconds, (
+            f"{inst.name}: monitoringInterval {interval} in {stack.stack}, expected {expected.db_monitoring_interval_seconds}"
+        )
+        assert interval in cfg.MONITORING_INTERVALS, f"{inst.name}: monitoringInterval {interval} not accepted by RDS"
+        if expected.enhanced_monitoring:
             assert len(roles) == 1, f"{stack.stack}: expected one monitoring role, found {[r.name for r in roles]}"
             assert inst.inputs["monitoringRoleArn"] == roles[0].state["arn"], f"{inst.name}: monitoringRoleArn"
         else:
-            assert "performanceInsightsKmsKeyId" not in inst.inputs, f"{inst.name}: PI key set with PI off"
-            assert interval == 0, f"{inst.name}: monitoringInterval {interval} in {stack.stack}"
             assert "monitoringRoleArn" not in inst.inputs, f"{inst.name}: monitoring role without monitoring"
-    if not on:
+    if not expected.enhanced_monitoring:
         assert roles == [], f"{stack.stack}: monitoring role created with monitoring off: {[r.name for r in roles]}"
         return
     role = roles[0]

@@ -1,4 +1,8 @@
-"""KMS keys: the pure key policies (no mocks) and the Keys component in every environment."""
+"""KMS keys: the pure key policies (no mocks) and the Keys component in every environment.
+
+The deletion window and the protection of each environment come from the README's environment table
+(tests/expectations.py), not from the preset table the program reads.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 
 from lib import key_policies
 from lib.config import EnvironmentConfig
+from tests.expectations import EXPECTED
 from tools.evaluate import ACCOUNT_ID, Evaluation, Registration, default_config, evaluate
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -142,11 +147,13 @@ def _policy(key: Registration) -> dict[str, Any]:
 
 
 def test_every_key_rotates_and_has_the_environments_deletion_window(stack: tuple[str, Evaluation, EnvironmentConfig]) -> None:
-    env, evaluation, cfg = stack
-    assert 7 <= cfg.keys.deletion_window_days <= 30
+    env, evaluation, _ = stack
+    window = EXPECTED[env].kms_deletion_window_days
     for purpose, key in _keys(evaluation).items():
         assert key.inputs.get("enableKeyRotation") is True, f"{key.name} ({env}): rotation is off"
-        assert key.inputs["deletionWindowInDays"] == cfg.keys.deletion_window_days, f"{key.name} ({env})"
+        found = key.inputs["deletionWindowInDays"]
+        assert found == window, f"{key.name} ({env}): deletionWindowInDays {found}, expected {window}"
+        assert 7 <= found <= 30, f"{key.name} ({env}): KMS accepts a deletion window of 7 to 30 days"
         assert key.inputs.get("keyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT", key.name
         assert key.inputs.get("customerMasterKeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT", key.name
         assert key.inputs["tags"]["Environment"] == env and key.inputs["tags"]["Name"] == f"scalepay-{purpose}-{env}"
@@ -187,8 +194,8 @@ def test_aliases_follow_the_naming_convention(stack: tuple[str, Evaluation, Envi
 
 
 def test_keys_and_aliases_are_protected_as_the_environment_asks(stack: tuple[str, Evaluation, EnvironmentConfig]) -> None:
-    env, evaluation, cfg = stack
-    expected = {"dev": (False, False), "prod": (True, True)}.get(env, (cfg.protection.protect, cfg.protection.retain_on_delete))
+    env, evaluation, _ = stack
+    expected = (EXPECTED[env].protect, EXPECTED[env].retain_on_delete)
     guarded = [
         r for r in evaluation.registrations if r.type in ("aws:kms/key:Key", "aws:kms/alias:Alias") and r.component == KEYS
     ]

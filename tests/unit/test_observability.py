@@ -1,4 +1,8 @@
-"""Observability: encrypted alarm topic, the full alarm set with per-environment thresholds, dashboard."""
+"""Observability: encrypted alarm topic, the full alarm set with per-environment thresholds, dashboard.
+
+Thresholds come from the README's environment table (tests/expectations.py), never from the preset table the
+program reads: a wrong preset threshold must fail here.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from lib.components.observability import (
     redis_nodes,
 )
 from lib.config import EnvironmentConfig
+from tests.expectations import EXPECTED
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -43,52 +48,53 @@ def _topic(evaluation: Evaluation) -> Registration:
 
 
 def _expected_alarms(cfg: EnvironmentConfig) -> dict[str, tuple[str, str, str, float]]:
-    """alarm name -> (namespace, metric, comparison, threshold), derived from the preset row."""
-    obs = cfg.observability
+    """alarm name -> (namespace, metric, comparison, threshold); thresholds from the README table (tests/expectations.py)."""
+    e = EXPECTED[cfg.env]
     n = cfg.namer.name
     expected: dict[str, tuple[str, str, str, float]] = {}
     for service in cfg.compute.services:
         s = service.name
-        expected[n(f"{s}-cpu-high")] = ("AWS/ECS", "CPUUtilization", "GreaterThanThreshold", obs.cpu_alarm_percent)
-        expected[n(f"{s}-memory-high")] = ("AWS/ECS", "MemoryUtilization", "GreaterThanThreshold", obs.memory_alarm_percent)
-        expected[n(f"{s}-tasks-low")] = ("ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", cfg.compute.min_tasks)
+        expected[n(f"{s}-cpu-high")] = ("AWS/ECS", "CPUUtilization", "GreaterThanThreshold", e.ecs_cpu_alarm_percent)
+        expected[n(f"{s}-memory-high")] = ("AWS/ECS", "MemoryUtilization", "GreaterThanThreshold", e.ecs_memory_alarm_percent)
+        expected[n(f"{s}-tasks-low")] = ("ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", e.min_tasks)
+        # Any unhealthy target is worth a look: the target group marks one unhealthy only after three failed checks.
         expected[n(f"{s}-unhealthy-hosts")] = ("AWS/ApplicationELB", "UnHealthyHostCount", "GreaterThanThreshold", 0)
-    expected[n("alb-5xx")] = ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "GreaterThanThreshold", obs.http_5xx_alarm_count)
+    expected[n("alb-5xx")] = ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "GreaterThanThreshold", e.alb_5xx_alarm_count)
     expected[n("alb-target-5xx")] = (
         "AWS/ApplicationELB",
         "HTTPCode_Target_5XX_Count",
         "GreaterThanThreshold",
-        obs.http_5xx_alarm_count,
+        e.alb_5xx_alarm_count,
     )
     expected[n("alb-latency-high")] = (
         "AWS/ApplicationELB",
         "TargetResponseTime",
         "GreaterThanThreshold",
-        obs.response_time_alarm_seconds,
+        e.alb_latency_alarm_seconds,
     )
-    expected[n("aurora-cpu-high")] = ("AWS/RDS", "CPUUtilization", "GreaterThanThreshold", obs.db_cpu_alarm_percent)
-    expected[n("aurora-connections-high")] = ("AWS/RDS", "DatabaseConnections", "GreaterThanThreshold", obs.db_connections_alarm)
-    expected[n("aurora-memory-low")] = ("AWS/RDS", "FreeableMemory", "LessThanThreshold", obs.db_freeable_memory_alarm_bytes)
-    if cfg.database.instance_count > 1:
+    expected[n("aurora-cpu-high")] = ("AWS/RDS", "CPUUtilization", "GreaterThanThreshold", e.db_cpu_alarm_percent)
+    expected[n("aurora-connections-high")] = ("AWS/RDS", "DatabaseConnections", "GreaterThanThreshold", e.db_connections_alarm)
+    expected[n("aurora-memory-low")] = ("AWS/RDS", "FreeableMemory", "LessThanThreshold", e.db_freeable_memory_alarm_bytes)
+    if e.db_replica_lag_alarm_ms is not None:
         expected[n("aurora-replica-lag")] = (
             "AWS/RDS",
             "AuroraReplicaLagMaximum",
             "GreaterThanThreshold",
-            obs.db_replica_lag_alarm_ms,
+            e.db_replica_lag_alarm_ms,
         )
     expected[n("redis-cpu-high")] = (
         "AWS/ElastiCache",
         "EngineCPUUtilization",
         "GreaterThanThreshold",
-        obs.redis_cpu_alarm_percent,
+        e.redis_cpu_alarm_percent,
     )
     expected[n("redis-memory-high")] = (
         "AWS/ElastiCache",
         "DatabaseMemoryUsagePercentage",
         "GreaterThanThreshold",
-        obs.redis_memory_alarm_percent,
+        e.redis_memory_alarm_percent,
     )
-    expected[n("redis-evictions")] = ("AWS/ElastiCache", "Evictions", "GreaterThanThreshold", obs.redis_evictions_alarm)
+    expected[n("redis-evictions")] = ("AWS/ElastiCache", "Evictions", "GreaterThanThreshold", e.redis_evictions_alarm)
     return expected
 
 
@@ -194,12 +200,13 @@ def test_full_alarm_set_exists(run: tuple[EnvironmentConfig, Evaluation]) -> Non
 def test_replica_lag_alarm_only_with_readers(run: tuple[EnvironmentConfig, Evaluation]) -> None:
     cfg, evaluation = run
     name = cfg.namer.name("aurora-replica-lag")
-    assert (name in _alarms(evaluation)) == (cfg.database.instance_count > 1), (
-        f"{name}: expected only with more than one Aurora instance ({cfg.database.instance_count})"
+    instances = EXPECTED[cfg.env].db_instance_count
+    assert (name in _alarms(evaluation)) == (instances > 1), (
+        f"{name}: expected only with more than one Aurora instance ({instances})"
     )
 
 
-def test_alarm_metrics_and_thresholds_follow_the_presets(run: tuple[EnvironmentConfig, Evaluation]) -> None:
+def test_alarm_metrics_and_thresholds_follow_the_environment_table(run: tuple[EnvironmentConfig, Evaluation]) -> None:
     cfg, evaluation = run
     alarms = _alarms(evaluation)
     for name, (namespace, metric, comparison, threshold) in _expected_alarms(cfg).items():
@@ -266,7 +273,7 @@ def test_database_alarms_watch_the_aurora_cluster(run: tuple[EnvironmentConfig, 
     cfg, evaluation = run
     cluster_id = evaluation.outputs["auroraClusterIdentifier"]
     aurora = {name: a for name, a in _alarms(evaluation).items() if "-aurora-" in name}
-    assert len(aurora) == 3 + (cfg.database.instance_count > 1)
+    assert len(aurora) == 3 + (EXPECTED[cfg.env].db_instance_count > 1)
     for name, alarm in aurora.items():
         assert alarm.inputs["dimensions"] == {"DBClusterIdentifier": cluster_id}, f"{name}: {alarm.inputs['dimensions']}"
 
@@ -274,7 +281,7 @@ def test_database_alarms_watch_the_aurora_cluster(run: tuple[EnvironmentConfig, 
 def test_redis_alarms_cover_every_member_cluster(run: tuple[EnvironmentConfig, Evaluation]) -> None:
     cfg, evaluation = run
     members = set(evaluation.one("aws:elasticache/replicationGroup:ReplicationGroup").state["memberClusters"])
-    assert len(members) == cfg.cache.node_count
+    assert len(members) == EXPECTED[cfg.env].cache_node_count
     for what in ("redis-cpu-high", "redis-memory-high", "redis-evictions"):
         name = cfg.namer.name(what)
         queries = _alarms(evaluation)[name].inputs["metricQueries"]
