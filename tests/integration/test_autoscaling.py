@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.expectations import EXPECTED
 from tests.integration.conftest import Deployed
 from tests.integration.support import (
-    EXPECTED_TASKS,
     SERVICES,
     ecs_services,
 )
@@ -17,7 +17,8 @@ def test_black_friday_surge_bounds(deployed: Deployed) -> None:
     targets = aws("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=ids)["ScalableTargets"]
     assert len(targets) == 3
     for target in targets:
-        assert (target["MinCapacity"], target["MaxCapacity"]) == EXPECTED_TASKS[deployed.env], target["ResourceId"]
+        expected = EXPECTED[deployed.env]
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (expected.min_tasks, expected.max_tasks), target["ResourceId"]
         assert target["ScalableDimension"] == "ecs:service:DesiredCount"
 
 
@@ -38,10 +39,14 @@ def test_scaling_follows_cpu_memory_and_requests(deployed: Deployed) -> None:
 
 
 def test_services_start_at_their_floor(deployed: Deployed) -> None:
-    """After deployment each service runs at least its minimum task count."""
+    """A fresh deployment runs exactly the minimum task count per service: no under-capacity, no over-provisioned bill."""
     o, aws = deployed.outputs, deployed.aws
-    for service in ecs_services(aws, o):
-        assert service["desiredCount"] >= EXPECTED_TASKS[deployed.env][0], service["serviceName"]
+    services = ecs_services(aws, o)
+    assert len(services) == len(SERVICES)
+    for service in services:
+        # Exactly the floor: the stack sets desiredCount to minTasks and leaves it to autoscaling afterwards
+        # (ignore_changes), so a deployment that starts above or below it was configured with another floor.
+        assert service["desiredCount"] == EXPECTED[deployed.env].min_tasks, service["serviceName"]
 
 
 def test_services_run_the_declared_release(deployed: Deployed) -> None:

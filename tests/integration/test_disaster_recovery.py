@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
+from tests.expectations import EXPECTED
 from tests.integration.conftest import Deployed
 from tests.integration.support import (
-    EXPECTED_BACKUPS,
     ClientsFor,
     Outputs,
     aurora_cluster,
@@ -18,8 +16,8 @@ def test_backups_match_recovery_objectives(deployed: Deployed) -> None:
     """Point-in-time recovery reaches back 1, 7 and 30 days in dev, staging and prod."""
     o, aws = deployed.outputs, deployed.aws
     cluster = aurora_cluster(aws, o)
-    assert cluster["BackupRetentionPeriod"] == EXPECTED_BACKUPS[deployed.env]
-    assert re.fullmatch(r"\d\d:\d\d-\d\d:\d\d", cluster["PreferredBackupWindow"])
+    assert cluster["BackupRetentionPeriod"] == EXPECTED[deployed.env].db_backup_retention_days
+    assert cluster["PreferredBackupWindow"] == EXPECTED[deployed.env].db_backup_window
     assert cluster["CopyTagsToSnapshot"] is True
 
 
@@ -39,7 +37,7 @@ def test_dev_can_be_torn_down(all_outputs: dict[str, Outputs], clients_for: Clie
     assert aurora_cluster(aws, o)["DeletionProtection"] is False
 
 
-def test_redis_snapshots_are_kept(ha_deployed: Deployed) -> None:
-    """The cache can be restored from a daily snapshot in staging and prod."""
-    o, aws = ha_deployed.outputs, ha_deployed.aws
-    assert redis_group(aws, o)["SnapshotRetentionLimit"] >= 1
+def test_redis_snapshots_are_kept(deployed: Deployed) -> None:
+    """The cache can be restored from a daily snapshot going back 1, 5 and 14 days in dev, staging and prod."""
+    o, aws = deployed.outputs, deployed.aws
+    assert redis_group(aws, o)["SnapshotRetentionLimit"] == EXPECTED[deployed.env].cache_snapshot_retention_days

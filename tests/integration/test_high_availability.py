@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.expectations import EXPECTED
 from tests.integration.conftest import Deployed
 from tests.integration.support import (
-    EXPECTED_AZS,
     aurora_cluster,
     ecs_services,
     redis_group,
@@ -16,14 +16,14 @@ def test_subnets_span_the_planned_zones(deployed: Deployed) -> None:
     o, aws = deployed.outputs, deployed.aws
     for tier in ("publicSubnetIds", "privateSubnetIds", "databaseSubnetIds"):
         subnets = aws("ec2").describe_subnets(SubnetIds=o[tier])["Subnets"]
-        assert len({s["AvailabilityZone"] for s in subnets}) == EXPECTED_AZS[deployed.env], tier
+        assert len({s["AvailabilityZone"] for s in subnets}) == EXPECTED[deployed.env].az_count, tier
 
 
 def test_nat_gateway_per_zone_where_it_matters(deployed: Deployed) -> None:
     """Staging and prod survive a zone outage without losing outbound access; dev shares one NAT to save cost."""
     o, aws = deployed.outputs, deployed.aws
     gateways = aws("ec2").describe_nat_gateways(NatGatewayIds=o["natGatewayIds"])["NatGateways"]
-    expected = 1 if deployed.env == "dev" else EXPECTED_AZS[deployed.env]
+    expected = EXPECTED[deployed.env].nat_gateways
     assert len(gateways) == expected
     zones = {s["AvailabilityZone"] for s in aws("ec2").describe_subnets(SubnetIds=[g["SubnetId"] for g in gateways])["Subnets"]}
     assert len(zones) == expected
@@ -33,13 +33,14 @@ def test_aurora_instances_spread_over_zones(ha_deployed: Deployed) -> None:
     """A zone failure promotes a reader in another zone instead of taking payments down."""
     o, aws = ha_deployed.outputs, ha_deployed.aws
     members = aurora_cluster(aws, o)["DBClusterMembers"]
-    assert len(members) >= 2
+    assert len(members) == EXPECTED[ha_deployed.env].db_instance_count
     assert sum(1 for m in members if m["IsClusterWriter"]) == 1
     zones = set()
     for member in members:
         instance = aws("rds").describe_db_instances(DBInstanceIdentifier=member["DBInstanceIdentifier"])["DBInstances"][0]
         zones.add(instance["AvailabilityZone"])
-    assert len(zones) >= 2
+    # One instance per zone as far as the zones go (README: "2 (Multi-AZ)", "3 (one per AZ)").
+    assert len(zones) == min(len(members), EXPECTED[ha_deployed.env].az_count)
 
 
 def test_redis_fails_over_automatically(ha_deployed: Deployed) -> None:
@@ -48,7 +49,7 @@ def test_redis_fails_over_automatically(ha_deployed: Deployed) -> None:
     group = redis_group(aws, o)
     assert group["AutomaticFailover"] == "enabled"
     assert group["MultiAZ"] == "enabled"
-    assert len(group["MemberClusters"]) >= 2
+    assert len(group["MemberClusters"]) == EXPECTED[ha_deployed.env].cache_node_count
 
 
 def test_services_keep_a_task_in_every_zone(ha_deployed: Deployed) -> None:

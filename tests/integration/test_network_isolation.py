@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tests.expectations import EXPECTED
 from tests.integration.conftest import Deployed
 from tests.integration.support import (
-    EXPECTED_AZS,
     ecs_services,
 )
 
@@ -22,15 +22,33 @@ def test_database_subnets_have_no_route_out(deployed: Deployed) -> None:
             assert "NatGatewayId" not in route, route
 
 
-def test_private_subnets_leave_only_through_nat(deployed: Deployed) -> None:
-    """Service tasks reach payment processors and AWS APIs through NAT, never directly."""
+def test_private_subnets_leave_through_their_own_zones_nat(deployed: Deployed) -> None:
+    """Service tasks reach payment processors through a NAT in their own zone: one zone's outage cuts no other zone's egress."""
     o, aws = deployed.outputs, deployed.aws
-    tables = aws("ec2").describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": o["privateSubnetIds"]}])[
-        "RouteTables"
-    ]
-    defaults = [r for t in tables for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
-    assert defaults and all(r.get("NatGatewayId") in o["natGatewayIds"] for r in defaults), defaults
-    assert not any(r.get("GatewayId", "").startswith("igw-") for t in tables for r in t["Routes"])
+    ec2 = aws("ec2")
+    subnet_zones = {
+        s["SubnetId"]: s["AvailabilityZone"]
+        for s in ec2.describe_subnets(SubnetIds=o["privateSubnetIds"] + o["publicSubnetIds"])["Subnets"]
+    }
+    nats = ec2.describe_nat_gateways(NatGatewayIds=o["natGatewayIds"])["NatGateways"]
+    assert len(nats) == EXPECTED[deployed.env].nat_gateways
+    # A NAT gateway's zone is its (public) subnet's zone.
+    nat_zones = {n["NatGatewayId"]: subnet_zones[n["SubnetId"]] for n in nats if n["SubnetId"] in o["publicSubnetIds"]}
+    assert set(nat_zones) == set(o["natGatewayIds"]), "every NAT gateway sits in one of the stack's public subnets"
+    used = set()
+    for subnet in o["privateSubnetIds"]:
+        (table,) = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+        assert not [r for r in table["Routes"] if r.get("GatewayId", "").startswith("igw-")], subnet  # never straight out
+        (default,) = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+        nat = default.get("NatGatewayId")
+        assert nat in nat_zones, (subnet, default)
+        if not EXPECTED[deployed.env].single_nat_gateway:
+            assert nat_zones[nat] == subnet_zones[subnet], (
+                f"{subnet} in {subnet_zones[subnet]} leaves through {nat} in {nat_zones[nat]}"
+            )
+        used.add(nat)
+    # Dev's one shared NAT serves every zone; elsewhere each zone's NAT serves its own zone, so all are in use.
+    assert used == set(o["natGatewayIds"])
 
 
 def test_public_subnets_route_to_internet_gateway(deployed: Deployed) -> None:
@@ -47,7 +65,7 @@ def test_no_subnet_hands_out_public_ips(deployed: Deployed) -> None:
     """Nothing launched in the VPC gets a public IP by accident."""
     o, aws = deployed.outputs, deployed.aws
     subnets = aws("ec2").describe_subnets(Filters=[{"Name": "vpc-id", "Values": [o["vpcId"]]}])["Subnets"]
-    assert len(subnets) == 3 * EXPECTED_AZS[deployed.env]
+    assert len(subnets) == 3 * EXPECTED[deployed.env].az_count
     assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
 
 

@@ -64,15 +64,37 @@ def test_unknown_paths_get_404(deployed: Deployed) -> None:
     assert default["FixedResponseConfig"]["StatusCode"] == "404"
 
 
+#: Where each service answers its health check (lib/config.py: ``health_check_path=f"/{name}/health"``): a target
+#: group probing any other path would keep a broken task in rotation, or take a healthy one out.
+HEALTH_CHECK_PATHS = {"api": "/api/health", "payment": "/payment/health", "notification": "/notification/health"}
+
+#: The target groups' health checks as deployed. README ("Running the platform locally"): "30 s apart, two passes to
+#: enter rotation"; the rest is the program's declaration (lib/components/load_balancer.py): any 2xx or 3xx is
+#: healthy, a probe times out after 5 s, three failures take a target out.
+HEALTH_CHECK = {
+    "HealthCheckEnabled": True,
+    "HealthCheckProtocol": "HTTP",
+    "HealthCheckPort": "traffic-port",
+    "Matcher": {"HttpCode": "200-399"},
+    "HealthCheckIntervalSeconds": 30,
+    "HealthCheckTimeoutSeconds": 5,
+    "HealthyThresholdCount": 2,
+    "UnhealthyThresholdCount": 3,
+}
+
+
 def test_target_groups_health_check_the_services(deployed: Deployed) -> None:
-    """Unhealthy payment tasks are taken out of rotation: every target group health-checks its service."""
+    """A failing payment task leaves rotation within the agreed window: each target group probes its service's own health path."""
     o, aws = deployed.outputs, deployed.aws
     groups = aws("elbv2").describe_target_groups(TargetGroupArns=list(o["targetGroupArns"].values()))["TargetGroups"]
-    assert len(groups) == 3
-    for group in groups:
-        assert group["TargetType"] == "ip", group["TargetGroupName"]
-        assert group["HealthCheckEnabled"] is not False and group["HealthCheckPath"], group["TargetGroupName"]
-        assert group["VpcId"] == o["vpcId"]
+    by_arn = {g["TargetGroupArn"]: g for g in groups}
+    assert len(by_arn) == len(SERVICES)
+    for service in SERVICES:
+        group = by_arn[o["targetGroupArns"][service]]
+        name = group["TargetGroupName"]
+        assert (group["TargetType"], group["Protocol"], group["Port"], group["VpcId"]) == ("ip", "HTTP", 8080, o["vpcId"]), name
+        assert group["HealthCheckPath"] == HEALTH_CHECK_PATHS[service], name
+        assert {key: group.get(key) for key in HEALTH_CHECK} == HEALTH_CHECK, name
 
 
 def test_services_run_behind_their_target_groups(deployed: Deployed) -> None:

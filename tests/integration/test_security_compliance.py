@@ -3,18 +3,88 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from tests.integration.conftest import Deployed
+from tests.expectations import EXPECTED
+from tests.integration.conftest import AwsClients, Deployed
 from tests.integration.support import (
     SERVICES,
     Outputs,
     as_list,
     aurora_cluster,
     container_definition,
+    expected_statements,
+    log_groups_named_for,
+    paginate,
+    partition_of,
     policy_statements,
     redis_group,
     role_policies,
+    stack_log_group_names,
+    statements_by_sid,
+    trust_policy,
 )
+
+#: README "Configuration reference", row ``<service>MaxRequestBodyBytes``: the largest body the WAF lets through per path.
+MAX_REQUEST_BODY_BYTES = {"api": 8192, "payment": 1024, "notification": 1024}
+
+#: README "Configuration reference", row ``cloudTrailInsights``: false, false, true.
+CLOUDTRAIL_INSIGHTS = {"dev": False, "staging": False, "prod": True}
+
+#: The AWS Config managed rules the program declares (lib/components/account_baseline.py, ``MANAGED_RULES``), each
+#: the evidence for one PCI DSS control; each stack names its own ``scalepay-<rule>-<env>``.
+CONFIG_RULES = (
+    "RDS_STORAGE_ENCRYPTED",
+    "RDS_INSTANCE_PUBLIC_ACCESS_CHECK",
+    "ELASTICACHE_REPL_GRP_ENCRYPTED_AT_REST",
+    "ELASTICACHE_REPL_GRP_ENCRYPTED_IN_TRANSIT",
+    "S3_BUCKET_SSL_REQUESTS_ONLY",
+    "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
+    "ALB_HTTP_TO_HTTPS_REDIRECTION_CHECK",
+    "ALB_WAF_ENABLED",
+    "VPC_FLOW_LOGS_ENABLED",
+    "VPC_DEFAULT_SECURITY_GROUP_CLOSED",
+    "CLOUDWATCH_LOG_GROUP_ENCRYPTED",
+    "CMK_BACKING_KEY_ROTATION_ENABLED",
+    "CLOUD_TRAIL_ENABLED",
+    "CLOUD_TRAIL_ENCRYPTION_ENABLED",
+    "CLOUD_TRAIL_LOG_FILE_VALIDATION_ENABLED",
+    "IAM_POLICY_NO_STATEMENTS_WITH_ADMIN_ACCESS",
+    "GUARDDUTY_ENABLED_CENTRALIZED",
+)
+
+#: The WAF's rules in evaluation order (lib/components/load_balancer.py): the per-IP rate limit first, then the
+#: per-path body-size rules, then the AWS managed groups, known-bad IPs before request content. Name -> priority.
+WAF_RULES = {
+    "rate-limit-per-ip": 0,
+    "body-size-api": 1,
+    "body-size-payment": 2,
+    "body-size-notification": 3,
+    "AWSManagedRulesAmazonIpReputationList": 40,
+    "AWSManagedRulesAnonymousIpList": 50,
+    "AWSManagedRulesCommonRuleSet": 60,
+    "AWSManagedRulesKnownBadInputsRuleSet": 70,
+    "AWSManagedRulesSQLiRuleSet": 80,
+}
+
+
+def _insight_selectors(aws: AwsClients, trail_arn: str) -> list[dict[str, Any]]:
+    """The trail's Insights selectors; AWS answers InsightNotEnabledException for a trail without any."""
+    client = aws("cloudtrail")
+    try:
+        selectors: list[dict[str, Any]] = client.get_insight_selectors(TrailName=trail_arn).get("InsightSelectors", [])
+    except client.exceptions.InsightNotEnabledException:
+        return []
+    return selectors
+
+
+def singleton_owner(o: Outputs) -> str:
+    """The environment whose stack owns the account's trail, Config recorder and RDSOSMetrics group.
+
+    A stack reports a trail only where it owns them; in the integration run's shared account that is prod (the most
+    protected environment, deployed first), and with one account per environment each owns its own.
+    """
+    return str(o["environment"]) if o["cloudTrailArn"] else "prod"
 
 
 def test_aurora_is_encrypted_with_the_data_key(deployed: Deployed) -> None:
@@ -60,22 +130,30 @@ def test_redis_is_encrypted_at_rest_and_in_transit(deployed: Deployed) -> None:
 
 
 def test_secrets_are_encrypted_with_customer_keys(deployed: Deployed) -> None:
-    """The only secret, the Aurora master password, sits in Secrets Manager under our data key."""
+    """The only secret, the Aurora master password, sits in Secrets Manager under this stack's data key and no other."""
     o, aws = deployed.outputs, deployed.aws
     secret = aws("secretsmanager").describe_secret(SecretId=o["auroraSecretArn"])
-    assert secret.get("KmsKeyId") in (o["kmsDataKeyArn"], o["kmsDataKeyArn"].split("/")[-1])
+    data_key_id = o["kmsDataKeyArn"].rsplit("/", 1)[1]
+    # The key itself (ARN or id), not an alias that could later be pointed at another environment's key.
+    assert secret["KmsKeyId"] in (o["kmsDataKeyArn"], data_key_id)
+    assert aws("kms").describe_key(KeyId=secret["KmsKeyId"])["KeyMetadata"]["Arn"] == o["kmsDataKeyArn"]
+    # RDS manages (and rotates) it for this cluster, and the cluster reads exactly this secret.
+    assert secret["OwningService"] == "rds"
+    managed = aurora_cluster(aws, o)["MasterUserSecret"]
+    assert (managed["SecretArn"], managed["KmsKeyId"]) == (o["auroraSecretArn"], o["kmsDataKeyArn"])
 
 
 def test_log_groups_are_encrypted_and_retained(deployed: Deployed) -> None:
-    """Audit trails are encrypted and kept: a year in prod (PCI DSS 10.5.1)."""
+    """Every log group of the stack is encrypted with its logs key and kept exactly 7, 90 or 365 days (PCI DSS 10.5.1 in prod)."""
     o, aws = deployed.outputs, deployed.aws
-    names = [*o["serviceLogGroupNames"].values(), o["flowLogGroupName"]]
-    minimum = {"dev": 1, "staging": 30, "prod": 365}[deployed.env]
-    for name in names:
-        groups = aws("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-        group = next(g for g in groups if g["logGroupName"] == name)
-        assert group.get("kmsKeyId"), name
-        assert group["retentionInDays"] >= minimum, name
+    retention = EXPECTED[deployed.env].log_retention_days
+    found = log_groups_named_for(aws, o)
+    # Exactly the groups the stack creates: one the stack forgot would be created by AWS, unencrypted and kept forever.
+    assert set(found) == stack_log_group_names(o)
+    for name, group in sorted(found.items()):
+        assert group.get("kmsKeyId") == o["kmsLogsKeyArn"], name
+        # Exact: shorter breaks the audit requirement, longer keeps personal data past its purpose (and costs).
+        assert group.get("retentionInDays") == retention, name
 
 
 def test_kms_keys_rotate(deployed: Deployed) -> None:
@@ -85,6 +163,167 @@ def test_kms_keys_rotate(deployed: Deployed) -> None:
         key = aws("kms").describe_key(KeyId=o[output])["KeyMetadata"]
         assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled", output
         assert aws("kms").get_key_rotation_status(KeyId=o[output])["KeyRotationEnabled"] is True, output
+
+
+def _key_policy(aws: AwsClients, key_arn: str) -> dict[str, dict[str, Any]]:
+    return statements_by_sid(json.loads(aws("kms").get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]))
+
+
+def _account_administers(o: Outputs) -> dict[str, Any]:
+    """The statement AWS writes into every key policy: the account administers the key, IAM decides who uses it."""
+    return {
+        "Sid": "EnableAccountAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition_of(o['kmsDataKeyArn'])}:iam::{o['accountId']}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def test_data_key_is_usable_only_as_iam_allows(deployed: Deployed) -> None:
+    """No service principal, other account or wildcard holds a standing grant on the cardholder-data key: IAM alone decides."""
+    o, aws = deployed.outputs, deployed.aws
+    # Aurora, Redis and Secrets Manager use the key for the calling principal (through grants), so the account
+    # statement is the whole policy; the one IAM grant of kms:Decrypt on it is scoped by kms:ViaService
+    # (test_migrate_task_decrypts_the_master_secret_only_through_secrets_manager).
+    assert _key_policy(aws, o["kmsDataKeyArn"]) == expected_statements(_account_administers(o))
+
+
+def test_logs_key_serves_only_this_accounts_log_groups(deployed: Deployed) -> None:
+    """CloudWatch Logs may use the logs key only for this account's log groups in this region, never another tenant's."""
+    o, aws = deployed.outputs, deployed.aws
+    partition, region, account = partition_of(o["kmsLogsKeyArn"]), o["region"], o["accountId"]
+    assert _key_policy(aws, o["kmsLogsKeyArn"]) == expected_statements(
+        _account_administers(o),
+        {
+            "Sid": "AllowCloudWatchLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            "Resource": "*",
+            # The encryption context Logs sends is the log group's ARN: only this account's groups qualify.
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:*"}},
+        },
+    )
+
+
+def test_alarms_key_lets_cloudwatch_deliver_alarms(deployed: Deployed) -> None:
+    """An alarm is never dropped silently: CloudWatch may encrypt to the alarm topic, and SNS may only for this account."""
+    o, aws = deployed.outputs, deployed.aws
+    assert _key_policy(aws, o["kmsAlarmsKeyArn"]) == expected_statements(
+        _account_administers(o),
+        {
+            # As AWS documents it, without a condition: CloudWatch sends no source account or context to pin.
+            "Sid": "AllowCloudWatchAlarmsToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowSnsToUseTheKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": o["accountId"]}},
+        },
+    )
+
+
+def test_audit_key_serves_only_this_accounts_trail_and_config(deployed: Deployed) -> None:
+    """The audit trail's key encrypts only this account's CloudTrail and Config deliveries: no confused deputy writes with it."""
+    o, aws = deployed.outputs, deployed.aws
+    partition, account = partition_of(o["kmsAuditKeyArn"]), o["accountId"]
+    assert _key_policy(aws, o["kmsAuditKeyArn"]) == expected_statements(
+        _account_administers(o),
+        {
+            "Sid": "AllowCloudTrailToEncryptLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"},
+                "StringEquals": {"aws:SourceAccount": account},
+            },
+        },
+        {
+            "Sid": "AllowCloudTrailToDescribeKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowConfigToEncryptDeliveries",
+            "Effect": "Allow",
+            "Principal": {"Service": "config.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+        },
+    )
+
+
+def _migrate_execution_role(aws: AwsClients, o: Outputs) -> str:
+    task = aws("ecs").describe_task_definition(taskDefinition=o["migrateTaskDefinitionArn"])["taskDefinition"]
+    return str(task["executionRoleArn"])
+
+
+def test_task_roles_trust_only_this_accounts_ecs_tasks(deployed: Deployed) -> None:
+    """Only ECS tasks of this account can take on a service's identity: no other account's task uses ECS as a confused deputy."""
+    o, aws = deployed.outputs, deployed.aws
+    roles = [o["taskExecutionRoleArn"], _migrate_execution_role(aws, o), *o["taskRoleArns"].values()]
+    expected = expected_statements(
+        {
+            "Sid": "EcsTasksAssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": o["accountId"]}},
+        }
+    )
+    for role in roles:
+        assert statements_by_sid(trust_policy(aws, role)) == expected, role
+
+
+def test_migrate_task_decrypts_the_master_secret_only_through_secrets_manager(deployed: Deployed) -> None:
+    """The one role that reads the master secret gets exactly it, and its key only via Secrets Manager: no raw decrypt of data."""
+    o, aws = deployed.outputs, deployed.aws
+    partition, region, account = partition_of(o["kmsDataKeyArn"]), o["region"], o["accountId"]
+    repository = o["ecrRepositoryUrls"]["migrate"].split("/", 1)[1]
+    log_group = o["serviceLogGroupNames"]["migrate"]
+    (document,) = role_policies(aws, _migrate_execution_role(aws, o))
+    assert statements_by_sid(document) == expected_statements(
+        {"Sid": "EcrAuthorizationToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Sid": "EcrPull",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            "Resource": f"arn:{partition}:ecr:{region}:{account}:repository/{repository}",
+        },
+        {
+            "Sid": "WriteTaskLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}:*",
+        },
+        {
+            "Sid": "ReadInjectedSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": o["auroraSecretArn"],
+        },
+        {
+            "Sid": "DecryptSecretsViaSecretsManager",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": o["kmsDataKeyArn"],
+            # Without it the role could decrypt anything under the data key directly, not just the secret.
+            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+        },
+    )
 
 
 def test_alb_drops_invalid_headers_and_logs_access(deployed: Deployed) -> None:
@@ -115,22 +354,37 @@ def test_access_log_bucket_is_private_and_tls_only(deployed: Deployed) -> None:
 
 
 def test_waf_protects_the_alb(ha_deployed: Deployed) -> None:
-    """Card-testing bots and injection attacks are filtered before they reach the API."""
+    """Card-testing bots and injection attacks are filtered before they reach the API, by rules in the reviewed order."""
     o, aws = ha_deployed.outputs, ha_deployed.aws
     acl = aws("wafv2").get_web_acl_for_resource(ResourceArn=o["albArn"])["WebACL"]
     assert acl["ARN"] == o["wafWebAclArn"]
-    names = {r["Name"] for r in acl["Rules"]}
-    statements = json.dumps([r["Statement"] for r in acl["Rules"]], default=str)
-    for group in (
-        "AWSManagedRulesCommonRuleSet",
-        "AWSManagedRulesKnownBadInputsRuleSet",
-        "AWSManagedRulesSQLiRuleSet",
-        "AWSManagedRulesAnonymousIpList",
-        "AWSManagedRulesAmazonIpReputationList",
-    ):
-        assert group in statements, group
-    assert {"body-size-api", "body-size-payment", "body-size-notification"} <= names
-    assert "RateBasedStatement" in statements, names
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    assert {name: r["Priority"] for name, r in rules.items()} == WAF_RULES
+    rate = rules["rate-limit-per-ip"]
+    assert rate["Action"] == {"Block": {}}
+    statement = rate["Statement"]["RateBasedStatement"]
+    assert (statement["Limit"], statement["AggregateKeyType"]) == (EXPECTED[ha_deployed.env].waf_rate_limit, "IP")
+    for service, limit in MAX_REQUEST_BODY_BYTES.items():
+        rule = rules[f"body-size-{service}"]
+        assert rule["Action"] == {"Block": {}}, service
+        size = rule["Statement"]["AndStatement"]["Statements"][1]["SizeConstraintStatement"]
+        assert (size["ComparisonOperator"], size["Size"], size["FieldToMatch"]) == (
+            "GT",
+            limit,
+            {"Body": {"OversizeHandling": "MATCH"}},
+        ), service
+    for name in WAF_RULES:
+        if name.startswith("AWSManagedRules"):
+            # "None" keeps each managed group's own block actions; "Count" would only watch the attacks go by.
+            assert rules[name]["OverrideAction"] == {"None": {}}, name
+            group = rules[name]["Statement"]["ManagedRuleGroupStatement"]
+            assert (group["VendorName"], group["Name"]) == ("AWS", name)
+            # Only the common set's 8 KB body rule is counted: the per-path body-size rules above decide instead.
+            overrides = {(r["Name"], json.dumps(r["ActionToUse"])) for r in group.get("RuleActionOverrides", [])}
+            assert overrides == (
+                {("SizeRestrictions_BODY", '{"Count": {}}')} if name == "AWSManagedRulesCommonRuleSet" else set()
+            )
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
 
 
@@ -147,27 +401,51 @@ def test_threat_detection_is_on(ha_deployed: Deployed) -> None:
     assert detector["Status"] == "ENABLED"
 
 
-def test_config_records_every_change(ha_deployed: Deployed) -> None:
-    """AWS Config keeps the change history an assessor asks for, and checks PCI rules continuously."""
+def test_config_records_every_change(ha_deployed: Deployed, all_outputs: dict[str, Outputs]) -> None:
+    """AWS Config keeps the change history an assessor asks for, and checks each PCI rule continuously for this stack."""
     o, aws = ha_deployed.outputs, ha_deployed.aws
-    config = aws("config")
+    config, owner, account = aws("config"), singleton_owner(o), o["accountId"]
     recorders = config.describe_configuration_recorders(ConfigurationRecorderNames=[o["configRecorderName"]])
-    assert recorders["ConfigurationRecorders"][0]["recordingGroup"]["allSupported"] is True
+    (recorder,) = recorders["ConfigurationRecorders"]
+    assert recorder["name"] == f"scalepay-config-recorder-{owner}"
+    assert (recorder["recordingGroup"]["allSupported"], recorder["recordingGroup"]["includeGlobalResourceTypes"]) == (True, True)
+    assert recorder["roleARN"] == f"arn:{partition_of(o['albArn'])}:iam::{account}:role/scalepay-config-recorder-{owner}"
     status = config.describe_configuration_recorder_status(ConfigurationRecorderNames=[o["configRecorderName"]])
     assert status["ConfigurationRecordersStatus"][0]["recording"] is True
-    assert config.describe_delivery_channels()["DeliveryChannels"]
-    rules = config.describe_config_rules()["ConfigRules"]
-    assert len(rules) >= 10
+    (channel,) = config.describe_delivery_channels()["DeliveryChannels"]
+    assert channel["s3BucketName"] == f"scalepay-config-{owner}-{account}"
+    # Snapshots are encrypted with the owner's audit key, the key of the audit trail's bucket.
+    assert channel["s3KmsKeyArn"] == all_outputs[owner]["kmsAuditKeyArn"]
+    rules = {r["ConfigRuleName"]: r for r in paginate(config, "describe_config_rules", "ConfigRules")}
+    own = {name: rule for name, rule in rules.items() if name.endswith(f"-{ha_deployed.env}")}
+    expected = {f"scalepay-{rule.lower().replace('_', '-')}-{ha_deployed.env}": rule for rule in CONFIG_RULES}
+    assert set(own) == set(expected)
+    for name, identifier in expected.items():
+        assert own[name]["Source"] == {"Owner": "AWS", "SourceIdentifier": identifier}, name
 
 
-def test_cloudtrail_records_api_activity(ha_deployed: Deployed) -> None:
-    """Every API call is recorded, tamper-evident and encrypted (PCI DSS 10.2, 10.3)."""
+def test_cloudtrail_records_api_activity(ha_deployed: Deployed, all_outputs: dict[str, Outputs]) -> None:
+    """Every API call in every region is recorded, tamper-evident and encrypted with the audit key (PCI DSS 10.2, 10.3)."""
     o, aws = ha_deployed.outputs, ha_deployed.aws
-    trail = aws("cloudtrail").describe_trails(trailNameList=[o["cloudTrailArn"]])["trailList"][0]
+    owner = singleton_owner(o)
+    # In a shared account the owner's trail records this stack's calls too: it covers the whole account.
+    trail_arn = all_outputs[owner]["cloudTrailArn"]
+    (trail,) = aws("cloudtrail").describe_trails(trailNameList=[trail_arn])["trailList"]
+    assert trail["TrailARN"] == trail_arn
+    name, account, region = f"scalepay-cloudtrail-{owner}", o["accountId"], o["region"]
+    partition = partition_of(trail_arn)
+    assert trail["Name"] == name
+    assert trail["S3BucketName"] == f"scalepay-cloudtrail-{owner}-{account}"
     assert trail["IsMultiRegionTrail"] is True
+    assert trail["IncludeGlobalServiceEvents"] is True
     assert trail["LogFileValidationEnabled"] is True
-    assert trail.get("KmsKeyId")
-    assert trail.get("CloudWatchLogsLogGroupArn")
+    assert trail["KmsKeyId"] == all_outputs[owner]["kmsAuditKeyArn"]
+    assert trail["CloudWatchLogsLogGroupArn"] == f"arn:{partition}:logs:{region}:{account}:log-group:/aws/cloudtrail/{name}:*"
+    assert trail["CloudWatchLogsRoleArn"] == f"arn:{partition}:iam::{account}:role/scalepay-cloudtrail-logs-{owner}"
+    assert aws("cloudtrail").get_trail_status(Name=trail_arn)["IsLogging"] is True
+    insights = _insight_selectors(aws, trail_arn)
+    expected = ["ApiCallRateInsight", "ApiErrorRateInsight"] if CLOUDTRAIL_INSIGHTS[owner] else []
+    assert sorted(i["InsightType"] for i in insights) == expected
 
 
 def test_execution_role_of_the_services_reads_no_secret(deployed: Deployed) -> None:
