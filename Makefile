@@ -31,7 +31,7 @@ DEPLOY_ARGS = --env $(ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(foreach pa
 	$(if $(HEALTH_CHECK_INTERVAL),--health-check-interval $(HEALTH_CHECK_INTERVAL))
 
 .PHONY: help install lint unit services-test localplane-test compliance integration integration-only test \
-	deploy run plan destroy outputs bench clean config-reference preview diff cost diagram
+	deploy run plan destroy outputs bench clean config-reference preview diff cost diagram mutants
 
 help: ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 28
@@ -113,6 +113,10 @@ diagram: $(STAMP) $(NODE_STAMP) ## docs/architecture-ENV.svg and .png from the r
 
 bench: $(STAMP) ## speed figures: program evaluation, emulator deployment
 	$(PY) -m tools.bench
+
+# Not part of `make test`: about an hour per 45 mutants. ONLY=id,id runs some; SUITES=unit runs one suite.
+mutants: $(STAMP) $(NODE_STAMP) ## mutation score: each of tools/mutants.py's bugs against the unit and integration suites
+	$(PY) -m tools.mutants $(if $(ONLY),--only $(ONLY)) $(if $(SUITES),--suites $(SUITES))
 
 clean: ## remove the virtualenv, caches and generated outputs
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage cfn-outputs .deploy node_modules

@@ -21,6 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.integration import report
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS_DIR = ROOT / "cfn-outputs"
 ENVS = ("dev", "staging", "prod")
@@ -35,13 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("AWS_CONFIG_FILE", str(LOCAL_PROFILES))
         os.environ.setdefault("AWS_SHARED_CREDENTIALS_FILE", str(OUTPUTS_DIR / "aws-credentials"))
     config.addinivalue_line("markers", "live_aws: needs live traffic on real AWS (latency, throughput, failover timing)")
-
-
-def pytest_itemcollected(item: pytest.Item) -> None:
-    """Show each scenario's business case (the docstring's first line) beside its name."""
-    doc = getattr(getattr(item, "function", None), "__doc__", None)
-    if doc:
-        item._nodeid = f"{item.nodeid.split('::')[-1]} -- {doc.strip().splitlines()[0]}"  # type: ignore[attr-defined]
+    # Each scenario's result beside its business context, by category (tests/integration/report.py). Installed
+    # here, not with pytest_plugins, which pytest refuses in a conftest below the rootdir when `pytest tests`
+    # collects this directory late.
+    report.install(config, Path(__file__).parent)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

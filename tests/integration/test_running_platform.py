@@ -52,6 +52,7 @@ def _event_types(stack: RunningStack, payment_id: str) -> set[str]:
     return {row[0] for row in stack.query("SELECT event_type FROM notification.events WHERE payment_id = %s", payment_id)}
 
 
+@pytest.mark.category("payment path")
 def test_a_payment_flows_from_the_front_door_to_the_ledger(running: Running) -> None:
     """A payment through HTTPS, api, payment and notification lands in the ledger, balanced: the money is accounted for."""
     dev = running("dev")
@@ -93,6 +94,7 @@ def test_a_payment_flows_from_the_front_door_to_the_ledger(running: Running) -> 
     wait_for(lambda: wanted <= _event_types(dev, payment["id"]), 10, "notification recording every payment event")
 
 
+@pytest.mark.category("payment path")
 def test_a_retried_payment_is_the_same_payment(running: Running) -> None:
     """A client retry with the same Idempotency-Key gets the same payment: a network blip never charges twice."""
     dev = running("dev")
@@ -107,6 +109,7 @@ def test_a_retried_payment_is_the_same_payment(running: Running) -> None:
     assert dev.query("SELECT count(*) FROM payment.payments WHERE idempotency_key = %s", key) == [(1,)]
 
 
+@pytest.mark.category("disaster recovery")
 def test_services_recover_when_postgresql_restarts(running: Running) -> None:
     """With the database down payments get a retryable 503, and they work again once it is back, without restarting a task."""
     dev = running("dev")
@@ -122,6 +125,7 @@ def test_services_recover_when_postgresql_restarts(running: Running) -> None:
     assert dev.task_pids() == pids, "a task was restarted: the services must reconnect by themselves"
 
 
+@pytest.mark.category("disaster recovery")
 def test_services_recover_when_redis_restarts(running: Running) -> None:
     """With Redis down payments get a retryable 503; after a restart, which empties it, a retry still finds its payment."""
     dev = running("dev")
@@ -142,6 +146,7 @@ def test_services_recover_when_redis_restarts(running: Running) -> None:
     assert dev.task_pids() == pids, "a task was restarted: the services must reconnect by themselves"
 
 
+@pytest.mark.category("high availability")
 def test_a_killed_task_is_replaced_and_taken_out_of_rotation(running: Running) -> None:
     """A task that dies gets no more traffic within the health-check window and is replaced: customers see no errors."""
     prod = running("prod")
@@ -172,6 +177,7 @@ def test_a_killed_task_is_replaced_and_taken_out_of_rotation(running: Running) -
     assert replaced["replaced"] >= 1
 
 
+@pytest.mark.category("cross-environment")
 def test_dev_services_cannot_reach_prod_data_stores(running: Running) -> None:
     """dev's payment task, with its own role, cannot log in to prod's database or cache: a dev compromise stays in dev."""
     dev, prod = running("dev"), running("prod")
@@ -197,6 +203,7 @@ def test_dev_services_cannot_reach_prod_data_stores(running: Running) -> None:
     assert not into_cache["ok"] and into_cache["error"].startswith("AuthenticationError: invalid username-password"), into_cache
 
 
+@pytest.mark.category("security and PCI")
 def test_plain_http_is_redirected_to_https(running: Running) -> None:
     """The front door answers plain HTTP only with a redirect to HTTPS: card tokens never travel in clear text."""
     import httpx
