@@ -6,6 +6,9 @@ Nothing here knows about moto: workarounds for the emulator's gaps live in
 * inputs -> API parameters: :func:`drop_none`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`, :func:`pascal`;
 * API responses -> state: :func:`state` (create), :func:`refreshed` (read), :func:`tag_dict`;
 * "is it gone?": :func:`none_when` turns the API's not-found errors (and :class:`GoneError`) into None;
+  :func:`first_or_gone` raises GoneError where an API answers with an empty list instead;
+* handlers built from a :data:`Describe` function: :func:`described` (create's answer), :func:`read_by` (read);
+  a delete that is one API call: :func:`delete_call`;
 * resources with nothing to call (state-only): :func:`read_recorded`, :func:`delete_nothing`.
 """
 
@@ -13,15 +16,24 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import botocore.exceptions
 
-from tools.emulator.engine import Aws, Request
+from tools.emulator.engine import Aws, DeleteHandler, ReadHandler, Request
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+Describe = Callable[[Aws, str, Mapping[str, Any]], dict[str, Any]]
+"""What the API says about a resource now: ``describe(aws, resource id, inputs)`` -> its computed attributes.
+
+``inputs`` are the request's inputs on create and the recorded state on read (a state holds its inputs), for
+what the id alone does not say. A describe raises the API's not-found error, or :class:`GoneError`, once the
+resource is gone. One describe serves create (:func:`described`) and read (:func:`read_by`), so both return one shape.
+"""
 
 
 def tag_list(tags: Mapping[str, str] | None, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
@@ -104,6 +116,16 @@ class GoneError(Exception):
     """Raised by a read helper when the API still answers but says the resource is deleted (or being deleted)."""
 
 
+def first_or_gone(found: Iterable[T], resource: str) -> T:
+    """The first of what a describe or list call found (filter it first), or :class:`GoneError` naming ``resource``.
+
+    For APIs that answer a missing resource with an empty list (or keep a deleted one listed) instead of an error.
+    """
+    for item in found:
+        return item
+    raise GoneError(resource)
+
+
 def error_code(exc: botocore.exceptions.ClientError) -> str:
     """The AWS error code of a failed call (``ResourceNotFoundException``, ``InvalidVpcID.NotFound``, ...)."""
     return str(exc.response.get("Error", {}).get("Code", ""))
@@ -131,3 +153,39 @@ def none_when(*codes: str) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
         return wrapper
 
     return decorate
+
+
+def described(aws: Aws, req: Request, resource_id: str, describe: Describe) -> tuple[str, dict[str, Any]]:
+    """What ``create`` returns once the resource exists: its id and :func:`state`, read back with ``describe``."""
+    return resource_id, state(req, **describe(aws, resource_id, req.inputs))
+
+
+def read_by(describe: Describe, *not_found: str) -> ReadHandler:
+    """``read`` as ``describe`` does it: the recorded state :func:`refreshed`; None on the ``not_found`` codes or GoneError."""
+
+    @none_when(*not_found)
+    def read(aws: Aws, resource_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
+        return refreshed(recorded, **describe(aws, resource_id, recorded))
+
+    read.__doc__ = describe.__doc__ or f"read with {describe.__name__}"
+    return read
+
+
+def delete_call(
+    service: str, operation: str, id_param: str, *not_found: str, exists: Describe | None = None, **params: Any
+) -> DeleteHandler:
+    """``delete`` that is one API call: ``operation`` of ``service`` with the id as ``id_param``, and ``params``.
+
+    The ``not_found`` codes (and GoneError) make deleting what is already gone a success. With ``exists``, the
+    resource is described first and the call made only while it exists, for APIs that refuse to delete a
+    resource twice or answer a deleted one with an error that is no not-found code.
+    """
+
+    @none_when(*not_found)
+    def delete(aws: Aws, resource_id: str, recorded: Mapping[str, Any]) -> None:
+        if exists is not None:
+            exists(aws, resource_id, recorded)
+        getattr(aws.client(service), operation)(**{id_param: resource_id}, **params)
+
+    delete.__doc__ = f"{service} {operation}({id_param}=<id>{''.join(f', {k}={v!r}' for k, v in params.items())})"
+    return delete

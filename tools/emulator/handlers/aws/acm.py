@@ -7,16 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import GoneError, delete_call, described, drop_none, read_by, state, tag_list
 
 # How long CertificateValidation waits for ISSUED (the provider's default timeout is 75 minutes; the
 # emulator issues after MOTO_ACM_VALIDATION_WAIT seconds, which tools.emulator.server sets to 0).
 VALIDATION_TIMEOUT_SECONDS = 90.0
+_NOT_FOUND = "ResourceNotFoundException"
 
 # --- aws:acm/certificate:Certificate ---------------------------------------------------------------------
 
 
-def _certificate(aws: Aws, arn: str) -> dict[str, Any]:
+def _certificate(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCertificate."""
     found = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
     options = [
         {
@@ -77,25 +79,19 @@ def create_certificate(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
                 }
             )
         )["CertificateArn"]
-    return arn, state(req, **_certificate(aws, arn))
+    return described(aws, req, arn, _certificate)
 
 
-@none_when("ResourceNotFoundException")
-def read_certificate(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeCertificate."""
-    return refreshed(recorded, **_certificate(aws, arn))
-
-
-@none_when("ResourceNotFoundException")
-def delete_certificate(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteCertificate (AWS refuses while a listener uses it; listeners are deleted first)."""
-    aws.client("acm").delete_certificate(CertificateArn=arn)
+read_certificate = read_by(_certificate, _NOT_FOUND)
+# AWS refuses while a listener uses it; listeners are deleted first.
+delete_certificate = delete_call("acm", "delete_certificate", "CertificateArn", _NOT_FOUND)
 
 
 # --- aws:acm/certificateValidation:CertificateValidation -------------------------------------------------
 
 
-def _issued(aws: Aws, arn: str) -> dict[str, Any]:
+def _issued(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCertificate: the validation exists while its certificate is ISSUED."""
     status = aws.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]["Status"]
     if status != "ISSUED":
         raise GoneError(f"{arn} is {status}")
@@ -116,10 +112,7 @@ def create_certificate_validation(aws: Aws, req: Request) -> tuple[str, dict[str
     return arn, state(req, certificateArn=arn)
 
 
-@none_when("ResourceNotFoundException")
-def read_certificate_validation(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeCertificate: the validation exists while its certificate is ISSUED."""
-    return refreshed(recorded, **_issued(aws, arn))
+read_certificate_validation = read_by(_issued, _NOT_FOUND)
 
 
 def delete_certificate_validation(_aws: Aws, _arn: str, _recorded: Mapping[str, Any]) -> None:

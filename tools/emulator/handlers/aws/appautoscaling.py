@@ -7,21 +7,30 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state
+from tools.emulator.handlers.translate import described, drop_none, first_or_gone, none_when, read_by, state
+
+
+def _scalable(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that name a scalable target (of a target, or of a policy): namespace, resource, dimension."""
+    return {
+        "ServiceNamespace": inputs.get("serviceNamespace"),
+        "ResourceId": inputs.get("resourceId"),
+        "ScalableDimension": inputs.get("scalableDimension"),
+    }
+
 
 # --- aws:appautoscaling/target:Target --------------------------------------------------------------------
 
 
-def _target(aws: Aws, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _target(aws: Aws, _resource_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeScalableTargets for the namespace, resource and dimension of ``inputs``."""
     namespace, resource_id, dimension = inputs.get("serviceNamespace"), inputs.get("resourceId"), inputs.get("scalableDimension")
     targets = (
         aws.client("application-autoscaling")
         .describe_scalable_targets(ServiceNamespace=namespace, ResourceIds=[resource_id])
         .get("ScalableTargets", [])
     )
-    found = next((t for t in targets if t["ScalableDimension"] == dimension), None)
-    if found is None:
-        raise GoneError(f"{namespace} {resource_id} {dimension}")
+    found = first_or_gone((t for t in targets if t["ScalableDimension"] == dimension), f"{namespace} {resource_id} {dimension}")
     return {
         "arn": found.get("ScalableTargetARN"),
         "minCapacity": found["MinCapacity"],
@@ -35,33 +44,24 @@ def create_target(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     aws.client("application-autoscaling").register_scalable_target(
         **drop_none(
             {
-                "ServiceNamespace": req.get("serviceNamespace"),
-                "ResourceId": req.get("resourceId"),
-                "ScalableDimension": req.get("scalableDimension"),
+                **_scalable(req.inputs),
                 "MinCapacity": req.get("minCapacity"),
                 "MaxCapacity": req.get("maxCapacity"),
                 "RoleARN": req.get("roleArn"),
             }
         )
     )
-    return req.get("resourceId"), state(req, **_target(aws, req.inputs))
+    return described(aws, req, req.get("resourceId"), _target)
 
 
-@none_when()
-def read_target(aws: Aws, _resource_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeScalableTargets for the recorded namespace, resource and dimension."""
-    return refreshed(recorded, **_target(aws, recorded))
+read_target = read_by(_target)
 
 
 @none_when("ObjectNotFoundException")
-def delete_target(aws: Aws, _resource_id: str, recorded: Mapping[str, Any]) -> None:
+def delete_target(aws: Aws, resource_id: str, recorded: Mapping[str, Any]) -> None:
     """DeregisterScalableTarget (when it is still registered: AWS answers a missing one with an error)."""
-    _target(aws, recorded)
-    aws.client("application-autoscaling").deregister_scalable_target(
-        ServiceNamespace=recorded["serviceNamespace"],
-        ResourceId=recorded["resourceId"],
-        ScalableDimension=recorded["scalableDimension"],
-    )
+    _target(aws, resource_id, recorded)
+    aws.client("application-autoscaling").deregister_scalable_target(**_scalable(recorded))
 
 
 # --- aws:appautoscaling/policy:Policy --------------------------------------------------------------------
@@ -135,7 +135,7 @@ def _step_params(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _policy(aws: Aws, name: str, inputs: Mapping[str, Any], created: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The policy read back with DescribeScalingPolicies (``created``: PutScalingPolicy's answer, for what it lacks)."""
+    """DescribeScalingPolicies of the resource, by policy name (``created``: PutScalingPolicy's answer, for what it lacks)."""
     policies = (
         aws.client("application-autoscaling")
         .describe_scaling_policies(
@@ -143,9 +143,7 @@ def _policy(aws: Aws, name: str, inputs: Mapping[str, Any], created: Mapping[str
         )
         .get("ScalingPolicies", [])
     )
-    found = next(iter(moto_fixes.scaling_policies_named(policies, name, inputs.get("scalableDimension"))), None)
-    if found is None:
-        raise GoneError(name)
+    found = first_or_gone(moto_fixes.scaling_policies_named(policies, name, inputs.get("scalableDimension")), name)
     created = created or {}
     return {
         "arn": found.get("PolicyARN", created.get("PolicyARN")),
@@ -161,9 +159,7 @@ def create_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         **drop_none(
             {
                 "PolicyName": name,
-                "ServiceNamespace": req.get("serviceNamespace"),
-                "ResourceId": req.get("resourceId"),
-                "ScalableDimension": req.get("scalableDimension"),
+                **_scalable(req.inputs),
                 "PolicyType": req.get("policyType", "StepScaling"),
                 "TargetTrackingScalingPolicyConfiguration": _tracking_params(req.get("targetTrackingScalingPolicyConfiguration")),
                 "StepScalingPolicyConfiguration": _step_params(req.get("stepScalingPolicyConfiguration")),
@@ -173,22 +169,14 @@ def create_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     return name, state(req, **_policy(aws, name, req.inputs, response))
 
 
-@none_when()
-def read_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeScalingPolicies of the recorded resource, by policy name."""
-    return refreshed(recorded, **_policy(aws, name, recorded))
+read_policy = read_by(_policy)
 
 
 @none_when("ObjectNotFoundException")
 def delete_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> None:
     """DeleteScalingPolicy (its target-tracking alarms go with it); only while it exists, as AWS errors otherwise."""
     _policy(aws, name, recorded)
-    aws.client("application-autoscaling").delete_scaling_policy(
-        PolicyName=name,
-        ServiceNamespace=recorded["serviceNamespace"],
-        ResourceId=recorded["resourceId"],
-        ScalableDimension=recorded["scalableDimension"],
-    )
+    aws.client("application-autoscaling").delete_scaling_policy(PolicyName=name, **_scalable(recorded))
 
 
 RESOURCES = (

@@ -7,14 +7,17 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import as_json, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import as_json, delete_call, described, drop_none, read_by, tag_list
 
 _NO_RECORDER = "NoSuchConfigurationRecorderException"
+_NO_CHANNEL = "NoSuchDeliveryChannelException"
+_NO_RULE = "NoSuchConfigRuleException"
 
 # --- aws:cfg/recorder:Recorder ---------------------------------------------------------------------------
 
 
-def _recorder(aws: Aws, name: str) -> dict[str, Any]:
+def _recorder(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeConfigurationRecorders."""
     found = aws.client("config").describe_configuration_recorders(ConfigurationRecorderNames=[name])["ConfigurationRecorders"][0]
     return {"name": found["name"], "roleArn": found.get("roleARN")}
 
@@ -63,25 +66,18 @@ def create_recorder(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )
-    return name, state(req, **_recorder(aws, name))
+    return described(aws, req, name, _recorder)
 
 
-@none_when(_NO_RECORDER)
-def read_recorder(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeConfigurationRecorders."""
-    return refreshed(recorded, **_recorder(aws, name))
-
-
-@none_when(_NO_RECORDER)
-def delete_recorder(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteConfigurationRecorder."""
-    aws.client("config").delete_configuration_recorder(ConfigurationRecorderName=name)
+read_recorder = read_by(_recorder, _NO_RECORDER)
+delete_recorder = delete_call("config", "delete_configuration_recorder", "ConfigurationRecorderName", _NO_RECORDER)
 
 
 # --- aws:cfg/deliveryChannel:DeliveryChannel -------------------------------------------------------------
 
 
-def _delivery_channel(aws: Aws, name: str) -> dict[str, Any]:
+def _delivery_channel(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeDeliveryChannels."""
     found = aws.client("config").describe_delivery_channels(DeliveryChannelNames=[name])["DeliveryChannels"][0]
     return {"name": found["name"], "s3BucketName": found.get("s3BucketName")}
 
@@ -104,25 +100,19 @@ def create_delivery_channel(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
             }
         )
     )
-    return name, state(req, **_delivery_channel(aws, name))
+    return described(aws, req, name, _delivery_channel)
 
 
-@none_when("NoSuchDeliveryChannelException")
-def read_delivery_channel(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeDeliveryChannels."""
-    return refreshed(recorded, **_delivery_channel(aws, name))
-
-
-@none_when("NoSuchDeliveryChannelException")
-def delete_delivery_channel(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteDeliveryChannel (AWS refuses while the recorder records; the RecorderStatus delete stops it first)."""
-    aws.client("config").delete_delivery_channel(DeliveryChannelName=name)
+read_delivery_channel = read_by(_delivery_channel, _NO_CHANNEL)
+# AWS refuses while the recorder records; the RecorderStatus delete stops it first.
+delete_delivery_channel = delete_call("config", "delete_delivery_channel", "DeliveryChannelName", _NO_CHANNEL)
 
 
 # --- aws:cfg/recorderStatus:RecorderStatus ---------------------------------------------------------------
 
 
-def _recorder_status(aws: Aws, name: str) -> dict[str, Any]:
+def _recorder_status(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeConfigurationRecorderStatus (the status exists as long as its recorder)."""
     found = aws.client("config").describe_configuration_recorder_status(ConfigurationRecorderNames=[name])[
         "ConfigurationRecordersStatus"
     ][0]
@@ -137,25 +127,19 @@ def create_recorder_status(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]
         cfg.start_configuration_recorder(ConfigurationRecorderName=name)
     else:
         cfg.stop_configuration_recorder(ConfigurationRecorderName=name)
-    return name, state(req, **_recorder_status(aws, name))
+    return described(aws, req, name, _recorder_status)
 
 
-@none_when(_NO_RECORDER)
-def read_recorder_status(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeConfigurationRecorderStatus (the status exists as long as its recorder)."""
-    return refreshed(recorded, **_recorder_status(aws, name))
-
-
-@none_when(_NO_RECORDER)
-def delete_recorder_status(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """StopConfigurationRecorder, as the provider does (a status has no delete call of its own)."""
-    aws.client("config").stop_configuration_recorder(ConfigurationRecorderName=name)
+read_recorder_status = read_by(_recorder_status, _NO_RECORDER)
+# StopConfigurationRecorder, as the provider does: a status has no delete call of its own.
+delete_recorder_status = delete_call("config", "stop_configuration_recorder", "ConfigurationRecorderName", _NO_RECORDER)
 
 
 # --- aws:cfg/rule:Rule -----------------------------------------------------------------------------------
 
 
-def _config_rule(aws: Aws, name: str) -> dict[str, Any]:
+def _config_rule(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeConfigRules."""
     found = moto_fixes.config_rule(aws.client("config").describe_config_rules(ConfigRuleNames=[name]), name)
     return {"arn": found["ConfigRuleArn"], "ruleId": found["ConfigRuleId"]}
 
@@ -216,19 +200,11 @@ def create_config_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )
-    return name, state(req, **_config_rule(aws, name))
+    return described(aws, req, name, _config_rule)
 
 
-@none_when("NoSuchConfigRuleException")
-def read_config_rule(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeConfigRules."""
-    return refreshed(recorded, **_config_rule(aws, name))
-
-
-@none_when("NoSuchConfigRuleException")
-def delete_config_rule(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteConfigRule."""
-    aws.client("config").delete_config_rule(ConfigRuleName=name)
+read_config_rule = read_by(_config_rule, _NO_RULE)
+delete_config_rule = delete_call("config", "delete_config_rule", "ConfigRuleName", _NO_RULE)
 
 
 RESOURCES = (

@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import drop_none, none_when, read_by, state, tag_list
 
 _NOT_FOUND = "TrailNotFoundException"
 
 
-def _trail(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _trail(aws: Aws, trail: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTrail + GetTrailStatus, by the trail's name (the API takes the ARN too)."""
     ct = aws.client("cloudtrail")
+    name = inputs.get("name") or trail
     found = ct.get_trail(Name=name)["Trail"]
     logging = ct.get_trail_status(Name=name).get("IsLogging")
     return {
@@ -74,10 +76,7 @@ def create_trail(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     return arn, state(req, **_trail(aws, name, req.inputs))
 
 
-@none_when(_NOT_FOUND)
-def read_trail(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetTrail + GetTrailStatus, by the recorded name (the API takes the ARN too)."""
-    return refreshed(recorded, **_trail(aws, recorded.get("name") or arn, recorded))
+read_trail = read_by(_trail, _NOT_FOUND)
 
 
 @none_when(_NOT_FOUND)

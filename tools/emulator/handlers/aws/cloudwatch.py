@@ -7,16 +7,27 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import GoneError, as_json, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    as_json,
+    delete_call,
+    described,
+    drop_none,
+    first_or_gone,
+    none_when,
+    read_by,
+    tag_list,
+)
+
+_LOGS_NOT_FOUND = "ResourceNotFoundException"
+_NO_DASHBOARD = ("ResourceNotFound", "DashboardNotFoundError")
 
 # --- aws:cloudwatch/logGroup:LogGroup ------------------------------------------------------------------
 
 
 def _log_group(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    logs = aws.client("logs")
-    found = next((g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name), None)
-    if found is None:
-        raise GoneError(name)
+    """DescribeLogGroups by name prefix, then the exact name."""
+    groups = aws.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    found = first_or_gone((g for g in groups if g["logGroupName"] == name), name)
     return {
         "name": name,
         # The provider strips the ":*" suffix DescribeLogGroups puts on the ARN.
@@ -43,29 +54,21 @@ def create_log_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )
     if req.get("retentionInDays"):
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(req.get("retentionInDays")))
-    return name, state(req, **_log_group(aws, name, req.inputs))
+    return described(aws, req, name, _log_group)
 
 
-@none_when("ResourceNotFoundException")
-def read_log_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeLogGroups by name prefix, then the exact name."""
-    return refreshed(recorded, **_log_group(aws, name, recorded))
-
-
-@none_when("ResourceNotFoundException")
-def delete_log_group(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteLogGroup (its streams and events go with it)."""
-    aws.client("logs").delete_log_group(logGroupName=name)
+read_log_group = read_by(_log_group, _LOGS_NOT_FOUND)
+# Its streams and events go with it.
+delete_log_group = delete_call("logs", "delete_log_group", "logGroupName", _LOGS_NOT_FOUND)
 
 
 # --- aws:cloudwatch/logResourcePolicy:LogResourcePolicy ------------------------------------------------
 
 
-def _log_resource_policy(aws: Aws, name: str) -> dict[str, Any]:
+def _log_resource_policy(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeResourcePolicies."""
     policies = aws.client("logs").describe_resource_policies()["resourcePolicies"]
-    found = next((p for p in policies if p["policyName"] == name), None)
-    if found is None:
-        raise GoneError(name)
+    found = first_or_gone((p for p in policies if p["policyName"] == name), name)
     return {"policyName": name, "policyDocument": found["policyDocument"]}
 
 
@@ -73,19 +76,11 @@ def create_log_resource_policy(aws: Aws, req: Request) -> tuple[str, dict[str, A
     """aws:cloudwatch/logResourcePolicy:LogResourcePolicy -> PutResourcePolicy, read back with DescribeResourcePolicies."""
     name = req.get("policyName")
     aws.client("logs").put_resource_policy(policyName=name, policyDocument=as_json(req.get("policyDocument")))
-    return name, state(req, **_log_resource_policy(aws, name))
+    return described(aws, req, name, _log_resource_policy)
 
 
-@none_when()
-def read_log_resource_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeResourcePolicies."""
-    return refreshed(recorded, **_log_resource_policy(aws, name))
-
-
-@none_when("ResourceNotFoundException")
-def delete_log_resource_policy(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteResourcePolicy."""
-    aws.client("logs").delete_resource_policy(policyName=name)
+read_log_resource_policy = read_by(_log_resource_policy)
+delete_log_resource_policy = delete_call("logs", "delete_resource_policy", "policyName", _LOGS_NOT_FOUND)
 
 
 # --- aws:cloudwatch/metricAlarm:MetricAlarm ------------------------------------------------------------
@@ -125,11 +120,9 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
-def _metric_alarm(aws: Aws, name: str) -> dict[str, Any]:
-    found_all = aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    if not found_all:
-        raise GoneError(name)
-    found = found_all[0]
+def _metric_alarm(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeAlarms by name."""
+    found = first_or_gone(aws.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"], name)
     return {
         "name": name,
         "arn": found["AlarmArn"],
@@ -172,13 +165,10 @@ def create_metric_alarm(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )
-    return name, state(req, **_metric_alarm(aws, name))
+    return described(aws, req, name, _metric_alarm)
 
 
-@none_when()
-def read_metric_alarm(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeAlarms by name."""
-    return refreshed(recorded, **_metric_alarm(aws, name))
+read_metric_alarm = read_by(_metric_alarm)
 
 
 @none_when("ResourceNotFound")
@@ -190,7 +180,8 @@ def delete_metric_alarm(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> No
 # --- aws:cloudwatch/dashboard:Dashboard ----------------------------------------------------------------
 
 
-def _dashboard(aws: Aws, name: str) -> dict[str, Any]:
+def _dashboard(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetDashboard."""
     found = aws.client("cloudwatch").get_dashboard(DashboardName=name)
     return {"dashboardArn": found["DashboardArn"], "dashboardBody": found["DashboardBody"]}
 
@@ -201,16 +192,13 @@ def create_dashboard(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     response = aws.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=as_json(req.get("dashboardBody")))
     if response.get("DashboardValidationMessages"):
         raise RuntimeError(f"PutDashboard: {response['DashboardValidationMessages']}")
-    return name, state(req, **_dashboard(aws, name))
+    return described(aws, req, name, _dashboard)
 
 
-@none_when("ResourceNotFound", "DashboardNotFoundError")
-def read_dashboard(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetDashboard."""
-    return refreshed(recorded, **_dashboard(aws, name))
+read_dashboard = read_by(_dashboard, *_NO_DASHBOARD)
 
 
-@none_when("ResourceNotFound", "DashboardNotFoundError")
+@none_when(*_NO_DASHBOARD)
 def delete_dashboard(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
     """DeleteDashboards."""
     aws.client("cloudwatch").delete_dashboards(DashboardNames=[name])

@@ -9,13 +9,14 @@ from typing import Any
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
-    GoneError,
     as_json,
+    delete_call,
+    described,
     drop_none,
+    first_or_gone,
     given,
     none_when,
-    refreshed,
-    state,
+    read_by,
     tag_dict,
     tag_list,
     tag_spec,
@@ -25,7 +26,7 @@ from tools.emulator.handlers.translate import (
 
 
 def _vpc(aws: Aws, vpc_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The VPC's computed attributes, read with DescribeVpcs and the describe calls for its defaults."""
+    """DescribeVpcs (+ its default group, main route table, default ACL, DNS attributes)."""
     ec2 = aws.client("ec2")
     found = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
     default_sg = ec2.describe_security_groups(
@@ -71,25 +72,19 @@ def create_vpc(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     # One attribute per call: the API refuses both in one request.
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": bool(req.get("enableDnsSupport", True))})
     ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": bool(req.get("enableDnsHostnames", False))})
-    return vpc_id, state(req, **_vpc(aws, vpc_id, req.inputs))
+    return described(aws, req, vpc_id, _vpc)
 
 
-@none_when("InvalidVpcID.NotFound")
-def read_vpc(aws: Aws, vpc_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeVpcs (+ its default group, main route table, default ACL, DNS attributes)."""
-    return refreshed(recorded, **_vpc(aws, vpc_id, recorded))
-
-
-@none_when("InvalidVpcID.NotFound")
-def delete_vpc(aws: Aws, vpc_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteVpc (its default security group, main route table and default ACL go with it)."""
-    aws.client("ec2").delete_vpc(VpcId=vpc_id)
+read_vpc = read_by(_vpc, "InvalidVpcID.NotFound")
+# Its default security group, main route table and default ACL go with it.
+delete_vpc = delete_call("ec2", "delete_vpc", "VpcId", "InvalidVpcID.NotFound")
 
 
 # --- aws:ec2/subnet:Subnet ---------------------------------------------------------------------------
 
 
-def _subnet(aws: Aws, subnet_id: str) -> dict[str, Any]:
+def _subnet(aws: Aws, subnet_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeSubnets."""
     found = aws.client("ec2").describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
     return {
         "arn": found.get("SubnetArn") or aws.arn("ec2", f"subnet/{subnet_id}"),
@@ -119,25 +114,18 @@ def create_subnet(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     subnet_id = created["SubnetId"]
     if req.get("mapPublicIpOnLaunch"):
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
-    return subnet_id, state(req, **_subnet(aws, subnet_id))
+    return described(aws, req, subnet_id, _subnet)
 
 
-@none_when("InvalidSubnetID.NotFound")
-def read_subnet(aws: Aws, subnet_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSubnets."""
-    return refreshed(recorded, **_subnet(aws, subnet_id))
-
-
-@none_when("InvalidSubnetID.NotFound")
-def delete_subnet(aws: Aws, subnet_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteSubnet."""
-    aws.client("ec2").delete_subnet(SubnetId=subnet_id)
+read_subnet = read_by(_subnet, "InvalidSubnetID.NotFound")
+delete_subnet = delete_call("ec2", "delete_subnet", "SubnetId", "InvalidSubnetID.NotFound")
 
 
 # --- aws:ec2/internetGateway:InternetGateway ---------------------------------------------------------
 
 
-def _internet_gateway(aws: Aws, igw_id: str) -> dict[str, Any]:
+def _internet_gateway(aws: Aws, igw_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeInternetGateways."""
     found = aws.client("ec2").describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
     attachments = found.get("Attachments") or []
     return {
@@ -155,13 +143,10 @@ def create_internet_gateway(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
     )["InternetGateway"]["InternetGatewayId"]
     if req.get("vpcId"):
         ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=req.get("vpcId"))
-    return igw_id, state(req, **_internet_gateway(aws, igw_id))
+    return described(aws, req, igw_id, _internet_gateway)
 
 
-@none_when("InvalidInternetGatewayID.NotFound")
-def read_internet_gateway(aws: Aws, igw_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeInternetGateways."""
-    return refreshed(recorded, **_internet_gateway(aws, igw_id))
+read_internet_gateway = read_by(_internet_gateway, "InvalidInternetGatewayID.NotFound")
 
 
 @none_when("InvalidInternetGatewayID.NotFound")
@@ -177,7 +162,8 @@ def delete_internet_gateway(aws: Aws, igw_id: str, _recorded: Mapping[str, Any])
 # --- aws:ec2/eip:Eip -----------------------------------------------------------------------------------
 
 
-def _eip(aws: Aws, allocation_id: str) -> dict[str, Any]:
+def _eip(aws: Aws, allocation_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeAddresses."""
     found = aws.client("ec2").describe_addresses(AllocationIds=[allocation_id])["Addresses"][0]
     return {
         "arn": aws.arn("ec2", f"elastic-ip/{allocation_id}"),
@@ -196,13 +182,10 @@ def create_eip(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     allocation_id = ec2.allocate_address(
         **drop_none({"Domain": req.get("domain", "vpc"), "TagSpecifications": tag_spec("elastic-ip", req.get("tags")) or None})
     )["AllocationId"]
-    return allocation_id, state(req, **_eip(aws, allocation_id))
+    return described(aws, req, allocation_id, _eip)
 
 
-@none_when("InvalidAllocationID.NotFound")
-def read_eip(aws: Aws, allocation_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeAddresses."""
-    return refreshed(recorded, **_eip(aws, allocation_id))
+read_eip = read_by(_eip, "InvalidAllocationID.NotFound")
 
 
 @none_when("InvalidAllocationID.NotFound")
@@ -226,13 +209,12 @@ def _disassociate_address(aws: Aws, association_id: str) -> None:
 def _describe_nat_gateway(aws: Aws, nat_id: str) -> dict[str, Any]:
     found = aws.client("ec2").describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
     # AWS keeps a deleted NAT gateway listed (state "deleted") for about an hour; the provider treats it as gone.
-    if not found or found[0].get("State") in ("deleting", "deleted"):
-        raise GoneError(nat_id)
-    gateway: dict[str, Any] = found[0]
+    gateway: dict[str, Any] = first_or_gone((g for g in found if g.get("State") not in ("deleting", "deleted")), nat_id)
     return gateway
 
 
-def _nat_gateway(aws: Aws, nat_id: str) -> dict[str, Any]:
+def _nat_gateway(aws: Aws, nat_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeNatGateways; a gateway in state deleting/deleted is gone."""
     found = _describe_nat_gateway(aws, nat_id)
     address = (found.get("NatGatewayAddresses") or [{}])[0]
     return {
@@ -259,13 +241,10 @@ def create_nat_gateway(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )["NatGateway"]["NatGatewayId"]
-    return nat_id, state(req, **_nat_gateway(aws, nat_id))
+    return described(aws, req, nat_id, _nat_gateway)
 
 
-@none_when("NatGatewayNotFound")
-def read_nat_gateway(aws: Aws, nat_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeNatGateways; a gateway in state deleting/deleted is gone."""
-    return refreshed(recorded, **_nat_gateway(aws, nat_id))
+read_nat_gateway = read_by(_nat_gateway, "NatGatewayNotFound")
 
 
 @none_when("NatGatewayNotFound")
@@ -298,6 +277,7 @@ def _route_params(route: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _DESTINATIONS = ("DestinationCidrBlock", "DestinationIpv6CidrBlock", "DestinationPrefixListId")
+_NO_ROUTE_TABLE = "InvalidRouteTableID.NotFound"
 
 
 def _routes_state(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -316,7 +296,8 @@ def _routes_state(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _route_table(aws: Aws, rtb_id: str) -> dict[str, Any]:
+def _route_table(aws: Aws, rtb_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRouteTables."""
     found = aws.client("ec2").describe_route_tables(RouteTableIds=[rtb_id])["RouteTables"][0]
     return {
         "arn": aws.arn("ec2", f"route-table/{rtb_id}"),
@@ -335,28 +316,19 @@ def create_route_table(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )["RouteTable"]["RouteTableId"]
     for route in req.get("routes", []):
         ec2.create_route(RouteTableId=rtb_id, **_route_params(route))
-    return rtb_id, state(req, **_route_table(aws, rtb_id))
+    return described(aws, req, rtb_id, _route_table)
 
 
-@none_when("InvalidRouteTableID.NotFound")
-def read_route_table(aws: Aws, rtb_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeRouteTables."""
-    return refreshed(recorded, **_route_table(aws, rtb_id))
+read_route_table = read_by(_route_table, _NO_ROUTE_TABLE)
+# Its inline routes go with it; associations are resources of their own, deleted first.
+delete_route_table = delete_call("ec2", "delete_route_table", "RouteTableId", _NO_ROUTE_TABLE)
 
 
-@none_when("InvalidRouteTableID.NotFound")
-def delete_route_table(aws: Aws, rtb_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteRouteTable (its inline routes go with it; associations are resources of their own, deleted first)."""
-    aws.client("ec2").delete_route_table(RouteTableId=rtb_id)
-
-
-def _route(aws: Aws, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The route of ``inputs`` as its table lists it now."""
+def _route(aws: Aws, _route_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRouteTables of the route's table; gone when no route has its destination."""
     destination = _route_destination(inputs)
     table = aws.client("ec2").describe_route_tables(RouteTableIds=[inputs.get("routeTableId")])["RouteTables"][0]
-    found = next((r for r in table["Routes"] if destination in (r.get(key) for key in _DESTINATIONS)), None)
-    if found is None:
-        raise GoneError(destination)
+    found = first_or_gone((r for r in table["Routes"] if destination in (r.get(key) for key in _DESTINATIONS)), destination)
     return {
         "origin": found.get("Origin"),
         "state": found.get("State"),
@@ -374,22 +346,17 @@ def create_route(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:ec2/route:Route -> CreateRoute, read back from DescribeRouteTables."""
     rtb_id = req.get("routeTableId")
     aws.client("ec2").create_route(RouteTableId=rtb_id, **_route_params(req.inputs))
-    computed = _route(aws, req.inputs)
     # The provider's id is "r-<route table id><hash of destination>".
-    route_id = f"r-{rtb_id}{zlib.crc32(_route_destination(req.inputs).encode())}"
-    return route_id, state(req, **computed)
+    return described(aws, req, f"r-{rtb_id}{zlib.crc32(_route_destination(req.inputs).encode())}", _route)
 
 
-@none_when("InvalidRouteTableID.NotFound")
-def read_route(aws: Aws, _route_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeRouteTables of the route's table; gone when no route has its destination."""
-    return refreshed(recorded, **_route(aws, recorded))
+read_route = read_by(_route, _NO_ROUTE_TABLE)
 
 
-@none_when("InvalidRouteTableID.NotFound", "InvalidRoute.NotFound")
-def delete_route(aws: Aws, _route_id: str, recorded: Mapping[str, Any]) -> None:
+@none_when(_NO_ROUTE_TABLE, "InvalidRoute.NotFound")
+def delete_route(aws: Aws, route_id: str, recorded: Mapping[str, Any]) -> None:
     """DeleteRoute by the route's table and destination."""
-    _route(aws, recorded)  # GoneError -> already deleted
+    _route(aws, route_id, recorded)  # GoneError -> already deleted
     destination = {k: v for k, v in _route_params(recorded).items() if k in _DESTINATIONS}
     aws.client("ec2").delete_route(RouteTableId=recorded.get("routeTableId"), **destination)
 
@@ -397,13 +364,14 @@ def delete_route(aws: Aws, _route_id: str, recorded: Mapping[str, Any]) -> None:
 # --- aws:ec2/routeTableAssociation:RouteTableAssociation ---------------------------------------------
 
 
-def _route_table_association(aws: Aws, association_id: str) -> dict[str, Any]:
+def _route_table_association(aws: Aws, association_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRouteTables filtered by the association id."""
     tables = aws.client("ec2").describe_route_tables(
         Filters=[{"Name": "association.route-table-association-id", "Values": [association_id]}]
     )["RouteTables"]
-    found = next((a for t in tables for a in t["Associations"] if a["RouteTableAssociationId"] == association_id), None)
-    if found is None:
-        raise GoneError(association_id)
+    found = first_or_gone(
+        (a for t in tables for a in t["Associations"] if a["RouteTableAssociationId"] == association_id), association_id
+    )
     return {"routeTableId": found["RouteTableId"], "subnetId": found.get("SubnetId")}
 
 
@@ -412,19 +380,11 @@ def create_route_table_association(aws: Aws, req: Request) -> tuple[str, dict[st
     association_id = aws.client("ec2").associate_route_table(
         **drop_none({"RouteTableId": req.get("routeTableId"), "SubnetId": req.get("subnetId"), "GatewayId": req.get("gatewayId")})
     )["AssociationId"]
-    return association_id, state(req, **_route_table_association(aws, association_id))
+    return described(aws, req, association_id, _route_table_association)
 
 
-@none_when()
-def read_route_table_association(aws: Aws, association_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeRouteTables filtered by the association id."""
-    return refreshed(recorded, **_route_table_association(aws, association_id))
-
-
-@none_when("InvalidAssociationID.NotFound")
-def delete_route_table_association(aws: Aws, association_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DisassociateRouteTable."""
-    aws.client("ec2").disassociate_route_table(AssociationId=association_id)
+read_route_table_association = read_by(_route_table_association)
+delete_route_table_association = delete_call("ec2", "disassociate_route_table", "AssociationId", "InvalidAssociationID.NotFound")
 
 
 # --- aws:ec2/securityGroup:SecurityGroup and aws:ec2/defaultSecurityGroup:DefaultSecurityGroup -------
@@ -483,16 +443,14 @@ def _revoke_all(aws: Aws, group: Mapping[str, Any]) -> None:
         ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
 
 
-def _replace_rules(aws: Aws, group_id: str, ingress: list[Mapping[str, Any]], egress: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Make the group's rules exactly the inline ones (revoke what AWS put there), then read the group back."""
+def _replace_rules(aws: Aws, group_id: str, ingress: list[Mapping[str, Any]], egress: list[Mapping[str, Any]]) -> None:
+    """Make the group's rules exactly the inline ones (revoke what AWS put there)."""
     ec2 = aws.client("ec2")
-    _revoke_all(aws, ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0])
+    _revoke_all(aws, _describe_group(aws, group_id))
     if ingress:
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=_ip_permissions(ingress, group_id))
     if egress:
         ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=_ip_permissions(egress, group_id))
-    found: dict[str, Any] = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
-    return found
 
 
 def _group_state(aws: Aws, found: Mapping[str, Any], with_vpc: bool) -> dict[str, Any]:
@@ -515,6 +473,16 @@ def _describe_group(aws: Aws, group_id: str) -> dict[str, Any]:
     return found
 
 
+def _security_group(aws: Aws, group_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeSecurityGroups."""
+    return _group_state(aws, _describe_group(aws, group_id), with_vpc=True)
+
+
+def _default_security_group(aws: Aws, group_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeSecurityGroups (the group exists as long as its VPC)."""
+    return _group_state(aws, _describe_group(aws, group_id), with_vpc=False)
+
+
 def create_security_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:ec2/securityGroup:SecurityGroup -> CreateSecurityGroup, then exactly the inline rules.
 
@@ -532,14 +500,11 @@ def create_security_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )["GroupId"]
-    found = _replace_rules(aws, group_id, req.get("ingress", []), req.get("egress", []))
-    return group_id, state(req, **_group_state(aws, found, with_vpc=True))
+    _replace_rules(aws, group_id, req.get("ingress", []), req.get("egress", []))
+    return described(aws, req, group_id, _security_group)
 
 
-@none_when("InvalidGroup.NotFound")
-def read_security_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSecurityGroups."""
-    return refreshed(recorded, **_group_state(aws, _describe_group(aws, group_id), with_vpc=True))
+read_security_group = read_by(_security_group, "InvalidGroup.NotFound")
 
 
 @none_when("InvalidGroup.NotFound")
@@ -563,14 +528,11 @@ def create_default_security_group(aws: Aws, req: Request) -> tuple[str, dict[str
     group_id = group["GroupId"]
     if req.get("tags"):
         ec2.create_tags(Resources=[group_id], Tags=tag_list(req.get("tags")))
-    found = _replace_rules(aws, group_id, req.get("ingress", []), req.get("egress", []))
-    return group_id, state(req, **_group_state(aws, found, with_vpc=False))
+    _replace_rules(aws, group_id, req.get("ingress", []), req.get("egress", []))
+    return described(aws, req, group_id, _default_security_group)
 
 
-@none_when("InvalidGroup.NotFound")
-def read_default_security_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSecurityGroups (the group exists as long as its VPC)."""
-    return refreshed(recorded, **_group_state(aws, _describe_group(aws, group_id), with_vpc=False))
+read_default_security_group = read_by(_default_security_group, "InvalidGroup.NotFound")
 
 
 def delete_default_security_group(_aws: Aws, _group_id: str, _recorded: Mapping[str, Any]) -> None:
@@ -584,10 +546,8 @@ def delete_default_security_group(_aws: Aws, _group_id: str, _recorded: Mapping[
 
 
 def _flow_log(aws: Aws, flow_log_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    found_all = aws.client("ec2").describe_flow_logs(FlowLogIds=[flow_log_id])["FlowLogs"]
-    if not found_all:
-        raise GoneError(flow_log_id)
-    found = found_all[0]
+    """DescribeFlowLogs."""
+    found = first_or_gone(aws.client("ec2").describe_flow_logs(FlowLogIds=[flow_log_id])["FlowLogs"], flow_log_id)
     return {
         "arn": aws.arn("ec2", f"vpc-flow-log/{flow_log_id}"),
         "logDestinationType": found.get("LogDestinationType"),
@@ -620,14 +580,10 @@ def create_flow_log(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     response = aws.client("ec2").create_flow_logs(**drop_none(params))
     if response.get("Unsuccessful"):
         raise RuntimeError(f"CreateFlowLogs unsuccessful: {response['Unsuccessful']}")
-    flow_log_id = response["FlowLogIds"][0]
-    return flow_log_id, state(req, **_flow_log(aws, flow_log_id, req.inputs))
+    return described(aws, req, response["FlowLogIds"][0], _flow_log)
 
 
-@none_when()
-def read_flow_log(aws: Aws, flow_log_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeFlowLogs."""
-    return refreshed(recorded, **_flow_log(aws, flow_log_id, recorded))
+read_flow_log = read_by(_flow_log)
 
 
 @none_when("InvalidFlowLogId.NotFound")
@@ -643,10 +599,10 @@ def delete_flow_log(aws: Aws, flow_log_id: str, _recorded: Mapping[str, Any]) ->
 
 
 def _vpc_endpoint(aws: Aws, endpoint_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    found = aws.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]
+    """DescribeVpcEndpoints; an endpoint in state deleting/deleted is gone."""
+    endpoints = aws.client("ec2").describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]
     # AWS lists a deleted endpoint for a while (state "deleted"); the provider treats it as gone.
-    if str(found.get("State", "")).lower() in ("deleting", "deleted"):
-        raise GoneError(endpoint_id)
+    found = first_or_gone((e for e in endpoints if str(e.get("State", "")).lower() not in ("deleting", "deleted")), endpoint_id)
     return {
         "arn": aws.arn("ec2", f"vpc-endpoint/{endpoint_id}"),
         "state": found.get("State"),
@@ -681,13 +637,10 @@ def create_vpc_endpoint(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )["VpcEndpoint"]["VpcEndpointId"]
-    return endpoint_id, state(req, **_vpc_endpoint(aws, endpoint_id, req.inputs))
+    return described(aws, req, endpoint_id, _vpc_endpoint)
 
 
-@none_when("InvalidVpcEndpointId.NotFound")
-def read_vpc_endpoint(aws: Aws, endpoint_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeVpcEndpoints; an endpoint in state deleting/deleted is gone."""
-    return refreshed(recorded, **_vpc_endpoint(aws, endpoint_id, recorded))
+read_vpc_endpoint = read_by(_vpc_endpoint, "InvalidVpcEndpointId.NotFound")
 
 
 @none_when("InvalidVpcEndpointId.NotFound")

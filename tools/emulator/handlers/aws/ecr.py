@@ -6,12 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import as_json, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import as_json, delete_call, described, drop_none, read_by, tag_list
+
+_NO_REPOSITORY = "RepositoryNotFoundException"
+_NO_POLICY = ("LifecyclePolicyNotFoundException", _NO_REPOSITORY)
 
 # --- aws:ecr/repository:Repository -----------------------------------------------------------------------
 
 
-def _repository(aws: Aws, name: str) -> dict[str, Any]:
+def _repository(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRepositories."""
     found = aws.client("ecr").describe_repositories(repositoryNames=[name])["repositories"][0]
     found_encryption = found.get("encryptionConfiguration") or {}
     return {
@@ -49,25 +53,19 @@ def create_repository(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )
-    return name, state(req, **_repository(aws, name))
+    return described(aws, req, name, _repository)
 
 
-@none_when("RepositoryNotFoundException")
-def read_repository(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeRepositories."""
-    return refreshed(recorded, **_repository(aws, name))
-
-
-@none_when("RepositoryNotFoundException")
-def delete_repository(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteRepository with force: images pushed into the emulator go with it (deleting is the decision)."""
-    aws.client("ecr").delete_repository(repositoryName=name, force=True)
+read_repository = read_by(_repository, _NO_REPOSITORY)
+# With force: images pushed into the emulator go with it (deleting is the decision).
+delete_repository = delete_call("ecr", "delete_repository", "repositoryName", _NO_REPOSITORY, force=True)
 
 
 # --- aws:ecr/lifecyclePolicy:LifecyclePolicy -------------------------------------------------------------
 
 
-def _lifecycle_policy(aws: Aws, repository: str) -> dict[str, Any]:
+def _lifecycle_policy(aws: Aws, repository: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetLifecyclePolicy (the id is the repository name)."""
     found = aws.client("ecr").get_lifecycle_policy(repositoryName=repository)
     return {"registryId": found["registryId"], "policy": found["lifecyclePolicyText"]}
 
@@ -76,19 +74,11 @@ def create_lifecycle_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
     """aws:ecr/lifecyclePolicy:LifecyclePolicy -> PutLifecyclePolicy, read back with GetLifecyclePolicy."""
     name = req.get("repository")
     aws.client("ecr").put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=as_json(req.get("policy")))
-    return name, state(req, **_lifecycle_policy(aws, name))
+    return described(aws, req, name, _lifecycle_policy)
 
 
-@none_when("LifecyclePolicyNotFoundException", "RepositoryNotFoundException")
-def read_lifecycle_policy(aws: Aws, repository: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetLifecyclePolicy (the id is the repository name)."""
-    return refreshed(recorded, **_lifecycle_policy(aws, repository))
-
-
-@none_when("LifecyclePolicyNotFoundException", "RepositoryNotFoundException")
-def delete_lifecycle_policy(aws: Aws, repository: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteLifecyclePolicy."""
-    aws.client("ecr").delete_lifecycle_policy(repositoryName=repository)
+read_lifecycle_policy = read_by(_lifecycle_policy, *_NO_POLICY)
+delete_lifecycle_policy = delete_call("ecr", "delete_lifecycle_policy", "repositoryName", *_NO_POLICY)
 
 
 RESOURCES = (

@@ -7,10 +7,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, drop_none, given, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    delete_call,
+    described,
+    drop_none,
+    first_or_gone,
+    given,
+    none_when,
+    read_by,
+    refreshed,
+    state,
+    tag_list,
+)
 
 # DeleteCluster/DeleteService leave the resource listed as INACTIVE (AWS and moto alike); the provider treats it as gone.
 _INACTIVE = "INACTIVE"
+_NO_CLUSTER = "ClusterNotFoundException"
 
 
 def _ecs_tags(req: Request) -> list[dict[str, str]]:
@@ -42,16 +55,15 @@ def _execute_command_configuration(config: Mapping[str, Any]) -> dict[str, Any]:
 def _active_cluster(aws: Aws, cluster: str, include: list[str] | None = None) -> dict[str, Any]:
     """DescribeClusters for one cluster (name or ARN); :class:`GoneError` when it is missing or INACTIVE."""
     found = aws.client("ecs").describe_clusters(clusters=[cluster], **({"include": include} if include else {}))["clusters"]
-    if not found or found[0].get("status") == _INACTIVE:
-        raise GoneError(cluster)
-    cluster_found: dict[str, Any] = found[0]
-    return cluster_found
+    active: dict[str, Any] = first_or_gone((c for c in found if c.get("status") != _INACTIVE), cluster)
+    return active
 
 
 # --- aws:ecs/cluster:Cluster -----------------------------------------------------------------------------
 
 
 def _cluster(aws: Aws, cluster: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeClusters; an INACTIVE (deleted) cluster is gone."""
     found = _active_cluster(aws, cluster, ["SETTINGS", "CONFIGURATIONS"])
     return {
         "name": found["clusterName"],
@@ -79,23 +91,16 @@ def create_cluster(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     return computed["arn"], state(req, **computed)
 
 
-@none_when("ClusterNotFoundException")
-def read_cluster(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeClusters; an INACTIVE (deleted) cluster is gone."""
-    return refreshed(recorded, **_cluster(aws, arn, recorded))
-
-
-@none_when("ClusterNotFoundException")
-def delete_cluster(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteCluster (AWS refuses while services are active; those are resources deleted before it)."""
-    _active_cluster(aws, arn)
-    aws.client("ecs").delete_cluster(cluster=arn)
+read_cluster = read_by(_cluster, _NO_CLUSTER)
+# Only while it is active. AWS refuses while services are active; those are resources deleted before it.
+delete_cluster = delete_call("ecs", "delete_cluster", "cluster", _NO_CLUSTER, exists=_cluster)
 
 
 # --- aws:ecs/clusterCapacityProviders:ClusterCapacityProviders --------------------------------------------
 
 
-def _capacity_providers(aws: Aws, cluster: str) -> dict[str, Any]:
+def _capacity_providers(aws: Aws, cluster: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeClusters of the cluster (the id is its name); gone with the cluster."""
     found = _active_cluster(aws, cluster)
     return {
         "capacityProviders": found.get("capacityProviders", []),
@@ -117,20 +122,20 @@ def create_cluster_capacity_providers(aws: Aws, req: Request) -> tuple[str, dict
             for s in req.get("defaultCapacityProviderStrategies", [])
         ],
     )
-    return name, state(req, **_capacity_providers(aws, name))
+    return described(aws, req, name, _capacity_providers)
 
 
-@none_when("ClusterNotFoundException")
-def read_cluster_capacity_providers(aws: Aws, cluster: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeClusters of the cluster (the id is its name); gone with the cluster."""
-    return refreshed(recorded, **_capacity_providers(aws, cluster))
-
-
-@none_when("ClusterNotFoundException")
-def delete_cluster_capacity_providers(aws: Aws, cluster: str, _recorded: Mapping[str, Any]) -> None:
-    """PutClusterCapacityProviders with empty lists, as the provider does (the association has no delete call)."""
-    _active_cluster(aws, cluster)
-    aws.client("ecs").put_cluster_capacity_providers(cluster=cluster, capacityProviders=[], defaultCapacityProviderStrategy=[])
+read_cluster_capacity_providers = read_by(_capacity_providers, _NO_CLUSTER)
+# PutClusterCapacityProviders with empty lists, as the provider does: the association has no delete call.
+delete_cluster_capacity_providers = delete_call(
+    "ecs",
+    "put_cluster_capacity_providers",
+    "cluster",
+    _NO_CLUSTER,
+    exists=_capacity_providers,
+    capacityProviders=[],
+    defaultCapacityProviderStrategy=[],
+)
 
 
 # --- aws:ecs/taskDefinition:TaskDefinition ---------------------------------------------------------------
@@ -215,11 +220,10 @@ def delete_task_definition(aws: Aws, _family: str, recorded: Mapping[str, Any]) 
 # --- aws:ecs/service:Service -----------------------------------------------------------------------------
 
 
-def _service(aws: Aws, cluster: str, service: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    found_all = aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"]
-    if not found_all or found_all[0].get("status") == _INACTIVE:
-        raise GoneError(service)
-    found = found_all[0]
+def _service(aws: Aws, service: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeServices in the service's cluster; an INACTIVE (deleted) service is gone."""
+    found_all = aws.client("ecs").describe_services(cluster=inputs.get("cluster"), services=[service])["services"]
+    found = first_or_gone((s for s in found_all if s.get("status") != _INACTIVE), service)
     return {
         "name": found["serviceName"],
         "arn": found["serviceArn"],
@@ -292,21 +296,18 @@ def create_service(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         }
     )
     aws.client("ecs").create_service(**params)
-    computed = _service(aws, req.get("cluster"), name, req.inputs)
+    computed = _service(aws, name, req.inputs)
     return computed["arn"], state(req, **computed)
 
 
-@none_when("ClusterNotFoundException", "ServiceNotFoundException")
-def read_service(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeServices; an INACTIVE (deleted) service is gone."""
-    return refreshed(recorded, **_service(aws, recorded["cluster"], arn, recorded))
+read_service = read_by(_service, _NO_CLUSTER, "ServiceNotFoundException")
 
 
-@none_when("ClusterNotFoundException", "ServiceNotFoundException", "ServiceNotActiveException")
+@none_when(_NO_CLUSTER, "ServiceNotFoundException", "ServiceNotActiveException")
 def delete_service(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> None:
     """Scale to 0 (UpdateService), then DeleteService with force, as the provider does."""
     ecs = aws.client("ecs")
-    _service(aws, recorded["cluster"], arn, recorded)
+    _service(aws, arn, recorded)
     ecs.update_service(cluster=recorded["cluster"], service=arn, desiredCount=0)
     ecs.delete_service(cluster=recorded["cluster"], service=arn, force=True)
 

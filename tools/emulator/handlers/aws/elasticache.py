@@ -13,9 +13,12 @@ from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
     GoneError,
+    delete_call,
     delete_nothing,
+    described,
     drop_none,
     none_when,
+    read_by,
     read_recorded,
     refreshed,
     state,
@@ -23,11 +26,14 @@ from tools.emulator.handlers.translate import (
 )
 
 PULUMI_DESCRIPTION = "Managed by Pulumi"
+_NO_USER = ("UserNotFound", "UserNotFoundFault")
+_NO_REPLICATION_GROUP = "ReplicationGroupNotFoundFault"
 
 # --- aws:elasticache/subnetGroup:SubnetGroup -------------------------------------------------------------
 
 
-def _subnet_group(aws: Aws, name: str) -> dict[str, Any]:
+def _subnet_group(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeCacheSubnetGroups."""
     found = aws.client("elasticache").describe_cache_subnet_groups(CacheSubnetGroupName=name)["CacheSubnetGroups"][0]
     return {
         "name": name,
@@ -46,13 +52,10 @@ def create_subnet_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         SubnetIds=list(req.get("subnetIds", [])),
         Tags=tag_list(req.get("tags")),
     )
-    return name, state(req, **_subnet_group(aws, name))
+    return described(aws, req, name, _subnet_group)
 
 
-@none_when("CacheSubnetGroupNotFoundFault")
-def read_subnet_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeCacheSubnetGroups."""
-    return refreshed(recorded, **_subnet_group(aws, name))
+read_subnet_group = read_by(_subnet_group, "CacheSubnetGroupNotFoundFault")
 
 
 # --- aws:elasticache/parameterGroup:ParameterGroup (a stand-in: moto 5.2.5 has none of its API) ------------
@@ -67,7 +70,8 @@ def create_parameter_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]
 # --- aws:elasticache/user:User ---------------------------------------------------------------------------
 
 
-def _user(aws: Aws, user_id: str) -> dict[str, Any]:
+def _user(aws: Aws, user_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeUsers; a user being deleted is gone."""
     found = aws.client("elasticache").describe_users(UserId=user_id)["Users"][0]
     if found.get("Status") == "deleting":
         raise GoneError(user_id)  # as for the provider: a user being deleted is gone
@@ -109,23 +113,23 @@ def create_user(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )
-    return user_id, state(req, **_user(aws, user_id))
+    return described(aws, req, user_id, _user)
 
 
-@none_when("UserNotFound", "UserNotFoundFault")
+@none_when(*_NO_USER)
 def read_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> dict[str, Any] | None:
     """DescribeUsers; a user being deleted is gone (unless it is a re-adopted one, see moto_fixes)."""
     if recorded.get(moto_fixes.READOPTED_CACHE_USER):
         return dict(recorded) if moto_fixes.cache_user_still_deleting(aws, user_id) else None
-    return refreshed(recorded, **_user(aws, user_id))
+    return refreshed(recorded, **_user(aws, user_id, recorded))
 
 
-@none_when("UserNotFound", "UserNotFoundFault")
+@none_when(*_NO_USER)
 def delete_user(aws: Aws, user_id: str, recorded: Mapping[str, Any]) -> None:
     """DeleteUser (only while it is not already being deleted)."""
     if recorded.get(moto_fixes.READOPTED_CACHE_USER):
         return  # moto still holds the earlier, deleted user under this id (see moto_fixes)
-    _user(aws, user_id)
+    _user(aws, user_id, recorded)
     aws.client("elasticache").delete_user(UserId=user_id)
 
 
@@ -142,6 +146,7 @@ def create_user_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
 
 
 def _replication_group(aws: Aws, group_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeReplicationGroups; a group being deleted is gone."""
     found = aws.client("elasticache").describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
     if found.get("Status") == "deleting":
         # The provider treats a group being deleted as gone. (moto 5.2.5 lists it as "deleting" for good;
@@ -224,20 +229,14 @@ def create_replication_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any
         }
     )
     aws.client("elasticache").create_replication_group(**moto_fixes.replication_group_node_count(params))
-    return group_id, state(req, **_replication_group(aws, group_id, req.inputs))
+    return described(aws, req, group_id, _replication_group)
 
 
-@none_when("ReplicationGroupNotFoundFault")
-def read_replication_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeReplicationGroups; a group being deleted is gone."""
-    return refreshed(recorded, **_replication_group(aws, group_id, recorded))
-
-
-@none_when("ReplicationGroupNotFoundFault")
-def delete_replication_group(aws: Aws, group_id: str, recorded: Mapping[str, Any]) -> None:
-    """DeleteReplicationGroup (only while it is not already being deleted, which the API refuses)."""
-    _replication_group(aws, group_id, recorded)
-    aws.client("elasticache").delete_replication_group(ReplicationGroupId=group_id)
+read_replication_group = read_by(_replication_group, _NO_REPLICATION_GROUP)
+# Only while it is not already being deleted, which the API refuses.
+delete_replication_group = delete_call(
+    "elasticache", "delete_replication_group", "ReplicationGroupId", _NO_REPLICATION_GROUP, exists=_replication_group
+)
 
 
 RESOURCES = (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, DataSource, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state
+from tools.emulator.handlers.translate import delete_call, described, drop_none, first_or_gone, read_by
 
 # GetDetector for a detector that does not exist (AWS answers BadRequestException, moto its own class name).
 _NOT_FOUND = ("BadRequestException", "DetectorNotFoundException", "ResourceNotFoundException")
@@ -19,7 +19,8 @@ _FEATURES_LOCK = threading.Lock()
 # --- aws:guardduty/detector:Detector ---------------------------------------------------------------------
 
 
-def _detector(aws: Aws, detector_id: str) -> dict[str, Any]:
+def _detector(aws: Aws, detector_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetDetector."""
     found = aws.client("guardduty").get_detector(DetectorId=detector_id)
     account = aws.client("sts").get_caller_identity()["Account"]
     return {
@@ -41,20 +42,12 @@ def create_detector(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )["DetectorId"]
-    return detector_id, state(req, **_detector(aws, detector_id))
+    return described(aws, req, detector_id, _detector)
 
 
-@none_when(*_NOT_FOUND)
-def read_detector(aws: Aws, detector_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetDetector."""
-    return refreshed(recorded, **_detector(aws, detector_id))
-
-
-@none_when(*_NOT_FOUND)
-def delete_detector(aws: Aws, detector_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteDetector (its features go with it)."""
-    aws.client("guardduty").get_detector(DetectorId=detector_id)  # AWS errors on a missing one; gone is fine here
-    aws.client("guardduty").delete_detector(DetectorId=detector_id)
+read_detector = read_by(_detector, *_NOT_FOUND)
+# Its features go with it. Only while it exists: AWS errors on a missing one, and gone is fine here.
+delete_detector = delete_call("guardduty", "delete_detector", "DetectorId", *_NOT_FOUND, exists=_detector)
 
 
 # --- aws:guardduty/detectorFeature:DetectorFeature -------------------------------------------------------
@@ -77,11 +70,11 @@ def _feature_inputs(features: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _feature(aws: Aws, detector_id: str, name: str) -> dict[str, Any]:
+def _feature(aws: Aws, feature_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetDetector, then the named feature (the id is ``<detector id>/<feature name>``)."""
+    detector_id, name = feature_id.split("/", 1)
     features = aws.client("guardduty").get_detector(DetectorId=detector_id).get("Features", [])
-    found = next((f for f in features if f.get("Name") == name), None)
-    if found is None:
-        raise GoneError(f"{detector_id}/{name}")
+    found = first_or_gone((f for f in features if f.get("Name") == name), feature_id)
     return {"status": found.get("Status")}
 
 
@@ -103,14 +96,10 @@ def create_detector_feature(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
         # Keep the features set by sibling DetectorFeature resources.
         current = [f for f in gd.get_detector(DetectorId=detector_id).get("Features", []) if f.get("Name") != name]
         gd.update_detector(DetectorId=detector_id, Features=[*_feature_inputs(current), feature])
-    return f"{detector_id}/{name}", state(req, **_feature(aws, detector_id, name))
+    return described(aws, req, f"{detector_id}/{name}", _feature)
 
 
-@none_when(*_NOT_FOUND)
-def read_detector_feature(aws: Aws, feature_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetDetector, then the named feature (the id is ``<detector id>/<feature name>``)."""
-    detector_id, name = feature_id.split("/", 1)
-    return refreshed(recorded, **_feature(aws, detector_id, name))
+read_detector_feature = read_by(_feature, *_NOT_FOUND)
 
 
 def delete_detector_feature(_aws: Aws, _feature_id: str, _recorded: Mapping[str, Any]) -> None:

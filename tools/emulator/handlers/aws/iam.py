@@ -6,12 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, as_json, drop_none, given, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import GoneError, as_json, described, drop_none, given, none_when, read_by, tag_list
+
+_NO_ENTITY = "NoSuchEntity"
 
 # --- aws:iam/role:Role -----------------------------------------------------------------------------------
 
 
-def _role(aws: Aws, name: str) -> dict[str, Any]:
+def _role(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetRole."""
     found = aws.client("iam").get_role(RoleName=name)["Role"]
     return {
         "name": name,
@@ -45,16 +48,13 @@ def create_role(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             iam.put_role_policy(RoleName=name, PolicyName=policy["name"], PolicyDocument=as_json(policy["policy"]))
     for arn in req.get("managedPolicyArns", []):
         iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-    return name, state(req, **_role(aws, name))
+    return described(aws, req, name, _role)
 
 
-@none_when("NoSuchEntity")
-def read_role(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetRole."""
-    return refreshed(recorded, **_role(aws, name))
+read_role = read_by(_role, _NO_ENTITY)
 
 
-@none_when("NoSuchEntity")
+@none_when(_NO_ENTITY)
 def delete_role(aws: Aws, name: str, recorded: Mapping[str, Any]) -> None:
     """DeleteRole, after removing what AWS refuses to delete a role with.
 
@@ -90,7 +90,9 @@ def _role_name(role: Any) -> str:
     return str(role).rsplit("/", 1)[-1]
 
 
-def _role_policy(aws: Aws, role_name: str, name: str) -> dict[str, Any]:
+def _role_policy(aws: Aws, policy_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetRolePolicy (the id is ``<role>:<policy name>``)."""
+    role_name, name = policy_id.split(":", 1)
     found = aws.client("iam").get_role_policy(RoleName=role_name, PolicyName=name)
     return {"name": name, "role": role_name, "policy": as_json(found["PolicyDocument"])}
 
@@ -100,17 +102,13 @@ def create_role_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     role_name = _role_name(req.get("role"))
     name = req.physical_name("name", 128)
     aws.client("iam").put_role_policy(RoleName=role_name, PolicyName=name, PolicyDocument=as_json(req.get("policy")))
-    return f"{role_name}:{name}", state(req, **_role_policy(aws, role_name, name))
+    return described(aws, req, f"{role_name}:{name}", _role_policy)
 
 
-@none_when("NoSuchEntity")
-def read_role_policy(aws: Aws, policy_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetRolePolicy (the id is ``<role>:<policy name>``)."""
-    role_name, name = policy_id.split(":", 1)
-    return refreshed(recorded, **_role_policy(aws, role_name, name))
+read_role_policy = read_by(_role_policy, _NO_ENTITY)
 
 
-@none_when("NoSuchEntity")
+@none_when(_NO_ENTITY)
 def delete_role_policy(aws: Aws, policy_id: str, _recorded: Mapping[str, Any]) -> None:
     """DeleteRolePolicy."""
     role_name, name = policy_id.split(":", 1)
@@ -120,7 +118,9 @@ def delete_role_policy(aws: Aws, policy_id: str, _recorded: Mapping[str, Any]) -
 # --- aws:iam/rolePolicyAttachment:RolePolicyAttachment ---------------------------------------------------
 
 
-def _attachment(aws: Aws, role_name: str, policy_arn: str) -> dict[str, Any]:
+def _attachment(aws: Aws, _attachment_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """ListAttachedRolePolicies of the role; gone when the policy is no longer attached."""
+    role_name, policy_arn = _role_name(inputs["role"]), inputs["policyArn"]
     attached = _paginate(aws.client("iam"), "list_attached_role_policies", "AttachedPolicies", RoleName=role_name)
     if policy_arn not in {p["PolicyArn"] for p in attached}:
         raise GoneError(f"{policy_arn} is not attached to {role_name}")
@@ -132,16 +132,13 @@ def create_role_policy_attachment(aws: Aws, req: Request) -> tuple[str, dict[str
     role_name = _role_name(req.get("role"))
     policy_arn = req.get("policyArn")
     aws.client("iam").attach_role_policy(RoleName=role_name, PolicyArn=policy_arn)
-    return f"{role_name}/{policy_arn}", state(req, **_attachment(aws, role_name, policy_arn))
+    return described(aws, req, f"{role_name}/{policy_arn}", _attachment)
 
 
-@none_when("NoSuchEntity")
-def read_role_policy_attachment(aws: Aws, _attachment_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """ListAttachedRolePolicies of the role; gone when the policy is no longer attached."""
-    return refreshed(recorded, **_attachment(aws, _role_name(recorded["role"]), recorded["policyArn"]))
+read_role_policy_attachment = read_by(_attachment, _NO_ENTITY)
 
 
-@none_when("NoSuchEntity")
+@none_when(_NO_ENTITY)
 def delete_role_policy_attachment(aws: Aws, _attachment_id: str, recorded: Mapping[str, Any]) -> None:
     """DetachRolePolicy."""
     aws.client("iam").detach_role_policy(RoleName=_role_name(recorded["role"]), PolicyArn=recorded["policyArn"])

@@ -6,15 +6,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, as_json, drop_none, given, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    as_json,
+    delete_call,
+    described,
+    drop_none,
+    first_or_gone,
+    given,
+    none_when,
+    read_by,
+    tag_list,
+)
 
 # ScheduleKeyDeletion's waiting period bounds (days); the provider's default deletionWindowInDays is 30.
 MIN_DELETION_WINDOW, MAX_DELETION_WINDOW, DEFAULT_DELETION_WINDOW = 7, 30, 30
+_NOT_FOUND = "NotFoundException"
 
 # --- aws:kms/key:Key -------------------------------------------------------------------------------------
 
 
-def _key(aws: Aws, key_id: str) -> dict[str, Any]:
+def _key(aws: Aws, key_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
     """DescribeKey + GetKeyRotationStatus + GetKeyPolicy; a key pending deletion is gone (as for the provider)."""
     kms = aws.client("kms")
     meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
@@ -53,16 +65,13 @@ def create_key(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         kms.enable_key_rotation(**drop_none({"KeyId": key_id, "RotationPeriodInDays": req.get("rotationPeriodInDays")}))
     if req.get("isEnabled") is False:
         kms.disable_key(KeyId=key_id)
-    return key_id, state(req, **_key(aws, key_id))
+    return described(aws, req, key_id, _key)
 
 
-@none_when("NotFoundException")
-def read_key(aws: Aws, key_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeKey (+ rotation status and policy); None once the key is pending deletion."""
-    return refreshed(recorded, **_key(aws, key_id))
+read_key = read_by(_key, _NOT_FOUND)
 
 
-@none_when("NotFoundException")
+@none_when(_NOT_FOUND)
 def delete_key(aws: Aws, key_id: str, recorded: Mapping[str, Any]) -> None:
     """ScheduleKeyDeletion with the key's own ``deletionWindowInDays`` (7..30): the closest AWS comes to deleting a key."""
     kms = aws.client("kms")
@@ -75,33 +84,23 @@ def delete_key(aws: Aws, key_id: str, recorded: Mapping[str, Any]) -> None:
 # --- aws:kms/alias:Alias -------------------------------------------------------------------------------
 
 
-def _alias(aws: Aws, name: str, target_key: str) -> dict[str, Any]:
+def _alias(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The alias as ListAliases of its target key shows it, with that key's ARN (DescribeKey)."""
     kms = aws.client("kms")
-    target = kms.describe_key(KeyId=target_key)["KeyMetadata"]
-    found = [a for a in kms.list_aliases(KeyId=target["KeyId"])["Aliases"] if a["AliasName"] == name]
-    if not found:
-        raise GoneError(f"alias {name} not listed by ListAliases")
-    return {"name": name, "arn": found[0]["AliasArn"], "targetKeyArn": target["Arn"]}
+    target = kms.describe_key(KeyId=inputs["targetKeyId"])["KeyMetadata"]
+    found = first_or_gone((a for a in kms.list_aliases(KeyId=target["KeyId"])["Aliases"] if a["AliasName"] == name), name)
+    return {"name": name, "arn": found["AliasArn"], "targetKeyArn": target["Arn"]}
 
 
 def create_alias(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:kms/alias:Alias -> CreateAlias, read back with ListAliases."""
     name = req.get("name") or f"alias/{req.physical_name('namePrefix')}"
     aws.client("kms").create_alias(AliasName=name, TargetKeyId=req.get("targetKeyId"))
-    return name, state(req, **_alias(aws, name, req.get("targetKeyId")))
+    return described(aws, req, name, _alias)
 
 
-@none_when("NotFoundException")
-def read_alias(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """ListAliases of the target key (+ DescribeKey of it)."""
-    return refreshed(recorded, **_alias(aws, name, recorded["targetKeyId"]))
-
-
-@none_when("NotFoundException")
-def delete_alias(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteAlias."""
-    aws.client("kms").delete_alias(AliasName=name)
+read_alias = read_by(_alias, _NOT_FOUND)
+delete_alias = delete_call("kms", "delete_alias", "AliasName", _NOT_FOUND)
 
 
 RESOURCES = (

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import delete_call, described, drop_none, none_when, read_by, tag_list
 
 # Rules without an explicit priority take the next free one: serialise the read-then-create.
 _PRIORITY_LOCK = threading.Lock()
@@ -17,18 +17,29 @@ def _bool(value: Any) -> str:
     return "true" if value else "false"
 
 
-def _attributes(pairs: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Attribute map -> [{Key, Value}] with the API's string values, skipping unset ones."""
-    return [{"Key": k, "Value": _bool(v) if isinstance(v, bool) else str(v)} for k, v in pairs.items() if v is not None]
+def _modify_attributes(modify: Callable[..., Any], target: Mapping[str, str], pairs: Mapping[str, Any]) -> None:
+    """``modify`` (Modify{LoadBalancer,TargetGroup}Attributes) of ``target`` with the attributes of ``pairs`` that are set.
+
+    The API takes [{Key, Value}] with string values; unset (None) pairs are left out, and with none set nothing is called.
+    """
+    attributes = [{"Key": k, "Value": _bool(v) if isinstance(v, bool) else str(v)} for k, v in pairs.items() if v is not None]
+    if attributes:
+        modify(**target, Attributes=attributes)
+
+
+def _load_balancer_attributes(elb: Any, arn: str) -> dict[str, str]:
+    """DescribeLoadBalancerAttributes, as a map."""
+    return {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
 
 
 # --- aws:lb/loadBalancer:LoadBalancer --------------------------------------------------------------------
 
 
 def _load_balancer(aws: Aws, arn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeLoadBalancers + DescribeLoadBalancerAttributes."""
     elb = aws.client("elbv2")
     found = elb.describe_load_balancers(LoadBalancerArns=[arn])["LoadBalancers"][0]
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
+    attrs = _load_balancer_attributes(elb, arn)
     computed: dict[str, Any] = {
         "name": found["LoadBalancerName"],
         "arn": arn,
@@ -77,7 +88,9 @@ def create_load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )["LoadBalancers"][0]["LoadBalancerArn"]
     logs = req.get("accessLogs") or {}
     connection_logs = req.get("connectionLogs") or {}
-    attributes = _attributes(
+    _modify_attributes(
+        elb.modify_load_balancer_attributes,
+        {"LoadBalancerArn": arn},
         {
             "deletion_protection.enabled": req.get("enableDeletionProtection"),
             "routing.http2.enabled": req.get("enableHttp2"),
@@ -95,17 +108,12 @@ def create_load_balancer(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             "connection_logs.s3.enabled": connection_logs.get("enabled") if connection_logs else None,
             "connection_logs.s3.bucket": connection_logs.get("bucket"),
             "connection_logs.s3.prefix": connection_logs.get("prefix"),
-        }
+        },
     )
-    if attributes:
-        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=attributes)
-    return arn, state(req, **_load_balancer(aws, arn, req.inputs))
+    return described(aws, req, arn, _load_balancer)
 
 
-@none_when("LoadBalancerNotFound")
-def read_load_balancer(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeLoadBalancers + DescribeLoadBalancerAttributes."""
-    return refreshed(recorded, **_load_balancer(aws, arn, recorded))
+read_load_balancer = read_by(_load_balancer, "LoadBalancerNotFound")
 
 
 @none_when("LoadBalancerNotFound")
@@ -116,16 +124,16 @@ def delete_load_balancer(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> No
     before a destroy: AWS refuses to delete a protected load balancer, and deleting is the decision.
     """
     elb = aws.client("elbv2")
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]}
-    if attrs.get("deletion_protection.enabled") == "true":
-        elb.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=_attributes({"deletion_protection.enabled": False}))
+    if _load_balancer_attributes(elb, arn).get("deletion_protection.enabled") == "true":
+        _modify_attributes(elb.modify_load_balancer_attributes, {"LoadBalancerArn": arn}, {"deletion_protection.enabled": False})
     elb.delete_load_balancer(LoadBalancerArn=arn)
 
 
 # --- aws:lb/targetGroup:TargetGroup ----------------------------------------------------------------------
 
 
-def _target_group(aws: Aws, arn: str) -> dict[str, Any]:
+def _target_group(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeTargetGroups."""
     found = aws.client("elbv2").describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
     return {
         "name": found["TargetGroupName"],
@@ -182,7 +190,9 @@ def create_target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         )
     )["TargetGroups"][0]["TargetGroupArn"]
     stickiness = req.get("stickiness") or {}
-    attributes = _attributes(
+    _modify_attributes(
+        elb.modify_target_group_attributes,
+        {"TargetGroupArn": arn},
         {
             "deregistration_delay.timeout_seconds": req.get("deregistrationDelay"),
             "slow_start.duration_seconds": req.get("slowStart"),
@@ -190,23 +200,14 @@ def create_target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             "stickiness.enabled": stickiness.get("enabled") if stickiness else None,
             "stickiness.type": stickiness.get("type"),
             "stickiness.lb_cookie.duration_seconds": stickiness.get("cookieDuration"),
-        }
+        },
     )
-    if attributes:
-        elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=attributes)
-    return arn, state(req, **_target_group(aws, arn))
+    return described(aws, req, arn, _target_group)
 
 
-@none_when("TargetGroupNotFound")
-def read_target_group(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeTargetGroups."""
-    return refreshed(recorded, **_target_group(aws, arn))
-
-
-@none_when("TargetGroupNotFound")
-def delete_target_group(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteTargetGroup (AWS refuses while a listener or rule still forwards to it; those go first)."""
-    aws.client("elbv2").delete_target_group(TargetGroupArn=arn)
+read_target_group = read_by(_target_group, "TargetGroupNotFound")
+# AWS refuses while a listener or rule still forwards to it; those go first.
+delete_target_group = delete_call("elbv2", "delete_target_group", "TargetGroupArn", "TargetGroupNotFound")
 
 
 # --- actions and conditions shared by listeners and rules -------------------------------------------------
@@ -326,7 +327,8 @@ def _condition(condition: Mapping[str, Any]) -> dict[str, Any]:
 # --- aws:lb/listener:Listener ----------------------------------------------------------------------------
 
 
-def _listener(aws: Aws, arn: str) -> dict[str, Any]:
+def _listener(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeListeners."""
     found = aws.client("elbv2").describe_listeners(ListenerArns=[arn])["Listeners"][0]
     certificates = found.get("Certificates") or []
     return {
@@ -355,25 +357,19 @@ def create_listener(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         )
     )["Listeners"][0]["ListenerArn"]
-    return arn, state(req, **_listener(aws, arn))
+    return described(aws, req, arn, _listener)
 
 
-@none_when("ListenerNotFound")
-def read_listener(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeListeners."""
-    return refreshed(recorded, **_listener(aws, arn))
-
-
-@none_when("ListenerNotFound")
-def delete_listener(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteListener (its rules go with it)."""
-    aws.client("elbv2").delete_listener(ListenerArn=arn)
+read_listener = read_by(_listener, "ListenerNotFound")
+# Its rules go with it.
+delete_listener = delete_call("elbv2", "delete_listener", "ListenerArn", "ListenerNotFound")
 
 
 # --- aws:lb/listenerRule:ListenerRule --------------------------------------------------------------------
 
 
-def _listener_rule(aws: Aws, arn: str) -> dict[str, Any]:
+def _listener_rule(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeRules."""
     found = aws.client("elbv2").describe_rules(RuleArns=[arn])["Rules"][0]
     return {"arn": arn, "priority": int(found["Priority"]), "actions": _actions_state(found.get("Actions", []))}
 
@@ -390,7 +386,7 @@ def create_listener_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             rules = elb.describe_rules(ListenerArn=req.get("listenerArn"))["Rules"]
             taken = [int(r["Priority"]) for r in rules if r["Priority"].isdigit()]
             arn = _create_rule(elb, req, max(taken, default=0) + 1)
-    return arn, state(req, **_listener_rule(aws, arn))
+    return described(aws, req, arn, _listener_rule)
 
 
 def _create_rule(elb: Any, req: Request, priority: int) -> str:
@@ -409,16 +405,8 @@ def _create_rule(elb: Any, req: Request, priority: int) -> str:
     return arn
 
 
-@none_when("RuleNotFound", "ListenerNotFound")
-def read_listener_rule(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeRules."""
-    return refreshed(recorded, **_listener_rule(aws, arn))
-
-
-@none_when("RuleNotFound", "ListenerNotFound")
-def delete_listener_rule(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteRule."""
-    aws.client("elbv2").delete_rule(RuleArn=arn)
+read_listener_rule = read_by(_listener_rule, "RuleNotFound", "ListenerNotFound")
+delete_listener_rule = delete_call("elbv2", "delete_rule", "RuleArn", "RuleNotFound", "ListenerNotFound")
 
 
 RESOURCES = (

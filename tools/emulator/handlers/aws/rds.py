@@ -7,9 +7,12 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import drop_none, given, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import delete_call, described, drop_none, given, none_when, read_by, tag_list
 
 PULUMI_DESCRIPTION = "Managed by Pulumi"
+_NO_SUBNET_GROUP = "DBSubnetGroupNotFoundFault"
+_NO_PARAMETER_GROUP = ("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault")
+_NO_INSTANCE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 
 
 def _parameters(parameters: list[Mapping[str, Any]]) -> list[dict[str, str]]:
@@ -27,7 +30,8 @@ def _parameters(parameters: list[Mapping[str, Any]]) -> list[dict[str, str]]:
 # --- aws:rds/subnetGroup:SubnetGroup ---------------------------------------------------------------------
 
 
-def _subnet_group(aws: Aws, name: str) -> dict[str, Any]:
+def _subnet_group(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeDBSubnetGroups."""
     found = aws.client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)["DBSubnetGroups"][0]
     return {
         "name": name,
@@ -47,25 +51,18 @@ def create_subnet_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         SubnetIds=list(req.get("subnetIds", [])),
         Tags=tag_list(req.get("tags")),
     )
-    return name, state(req, **_subnet_group(aws, name))
+    return described(aws, req, name, _subnet_group)
 
 
-@none_when("DBSubnetGroupNotFoundFault")
-def read_subnet_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeDBSubnetGroups."""
-    return refreshed(recorded, **_subnet_group(aws, name))
-
-
-@none_when("DBSubnetGroupNotFoundFault")
-def delete_subnet_group(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteDBSubnetGroup."""
-    aws.client("rds").delete_db_subnet_group(DBSubnetGroupName=name)
+read_subnet_group = read_by(_subnet_group, _NO_SUBNET_GROUP)
+delete_subnet_group = delete_call("rds", "delete_db_subnet_group", "DBSubnetGroupName", _NO_SUBNET_GROUP)
 
 
 # --- aws:rds/clusterParameterGroup:ClusterParameterGroup -------------------------------------------------
 
 
-def _cluster_parameter_group(aws: Aws, name: str) -> dict[str, Any]:
+def _cluster_parameter_group(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeDBClusterParameterGroups."""
     found = aws.client("rds").describe_db_cluster_parameter_groups(DBClusterParameterGroupName=name)["DBClusterParameterGroups"][
         0
     ]
@@ -84,25 +81,20 @@ def create_cluster_parameter_group(aws: Aws, req: Request) -> tuple[str, dict[st
     )
     if req.get("parameters"):
         rds.modify_db_cluster_parameter_group(DBClusterParameterGroupName=name, Parameters=_parameters(req.get("parameters")))
-    return name, state(req, **_cluster_parameter_group(aws, name))
+    return described(aws, req, name, _cluster_parameter_group)
 
 
-@none_when("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault")
-def read_cluster_parameter_group(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeDBClusterParameterGroups."""
-    return refreshed(recorded, **_cluster_parameter_group(aws, name))
-
-
-@none_when("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault")
-def delete_cluster_parameter_group(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteDBClusterParameterGroup."""
-    aws.client("rds").delete_db_cluster_parameter_group(DBClusterParameterGroupName=name)
+read_cluster_parameter_group = read_by(_cluster_parameter_group, *_NO_PARAMETER_GROUP)
+delete_cluster_parameter_group = delete_call(
+    "rds", "delete_db_cluster_parameter_group", "DBClusterParameterGroupName", *_NO_PARAMETER_GROUP
+)
 
 
 # --- aws:rds/cluster:Cluster -----------------------------------------------------------------------------
 
 
 def _cluster(aws: Aws, identifier: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeDBClusters."""
     found = aws.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
     secret = found.get("MasterUserSecret")
     return {
@@ -179,13 +171,10 @@ def create_cluster(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )
     created = aws.client("rds").create_db_cluster(**params)["DBCluster"]
     moto_fixes.managed_master_secret(aws, created)
-    return identifier, state(req, **_cluster(aws, identifier, req.inputs))
+    return described(aws, req, identifier, _cluster)
 
 
-@none_when("DBClusterNotFoundFault")
-def read_cluster(aws: Aws, identifier: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeDBClusters."""
-    return refreshed(recorded, **_cluster(aws, identifier, recorded))
+read_cluster = read_by(_cluster, "DBClusterNotFoundFault")
 
 
 @none_when("DBClusterNotFoundFault")
@@ -220,7 +209,8 @@ def delete_cluster(aws: Aws, identifier: str, recorded: Mapping[str, Any]) -> No
 # --- aws:rds/clusterInstance:ClusterInstance -------------------------------------------------------------
 
 
-def _cluster_instance(aws: Aws, identifier: str) -> dict[str, Any]:
+def _cluster_instance(aws: Aws, identifier: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeDBInstances (+ DescribeDBClusters for the writer flag)."""
     rds = aws.client("rds")
     found = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
     members = rds.describe_db_clusters(DBClusterIdentifier=found["DBClusterIdentifier"])["DBClusters"][0].get(
@@ -275,19 +265,12 @@ def create_cluster_instance(aws: Aws, req: Request) -> tuple[str, dict[str, Any]
         }
     )
     aws.client("rds").create_db_instance(**params)
-    return identifier, state(req, **_cluster_instance(aws, identifier))
+    return described(aws, req, identifier, _cluster_instance)
 
 
-@none_when("DBInstanceNotFound", "DBInstanceNotFoundFault")
-def read_cluster_instance(aws: Aws, identifier: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeDBInstances (+ DescribeDBClusters for the writer flag)."""
-    return refreshed(recorded, **_cluster_instance(aws, identifier))
-
-
-@none_when("DBInstanceNotFound", "DBInstanceNotFoundFault")
-def delete_cluster_instance(aws: Aws, identifier: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteDBInstance (a cluster member keeps no snapshot of its own: the cluster's storage holds the data)."""
-    aws.client("rds").delete_db_instance(DBInstanceIdentifier=identifier, SkipFinalSnapshot=True)
+read_cluster_instance = read_by(_cluster_instance, *_NO_INSTANCE)
+# A cluster member keeps no snapshot of its own: the cluster's storage holds the data.
+delete_cluster_instance = delete_call("rds", "delete_db_instance", "DBInstanceIdentifier", *_NO_INSTANCE, SkipFinalSnapshot=True)
 
 
 RESOURCES = (

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, drop_none, none_when, refreshed, state
+from tools.emulator.handlers.translate import drop_none, first_or_gone, none_when, refreshed, state
 
 
 def _fqdn(aws: Aws, zone_id: str, name: str) -> str:
@@ -21,16 +21,14 @@ def _record_set(aws: Aws, zone_id: str, fqdn: str, record_type: str, set_identif
     listed = aws.client("route53").list_resource_record_sets(
         HostedZoneId=zone_id, StartRecordName=fqdn, StartRecordType=record_type, MaxItems="100"
     )
-    found: dict[str, Any] | None = next(
+    found: dict[str, Any] = first_or_gone(
         (
             s
             for s in listed["ResourceRecordSets"]
             if s["Name"].rstrip(".") == fqdn and s["Type"] == record_type and s.get("SetIdentifier") == set_identifier
         ),
-        None,
+        f"{fqdn} {record_type}",
     )
-    if found is None:
-        raise GoneError(f"{fqdn} {record_type}")
     return found
 
 

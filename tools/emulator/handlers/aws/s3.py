@@ -11,7 +11,17 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import GoneError, as_json, drop_none, given, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    as_json,
+    delete_call,
+    described,
+    drop_none,
+    given,
+    none_when,
+    read_by,
+    tag_list,
+)
 
 # Route 53 hosted zone ids of the S3 website endpoints; published constants the provider also hardcodes.
 S3_HOSTED_ZONES = {
@@ -22,11 +32,13 @@ S3_HOSTED_ZONES = {
 }
 # DeleteObjects takes at most this many keys per request.
 _DELETE_BATCH = 1000
+_NO_BUCKET = "NoSuchBucket"
 
 # --- aws:s3/bucket:Bucket --------------------------------------------------------------------------------
 
 
 def _bucket(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketLocation."""
     region = aws.client("s3").get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
     return {
         "bucket": name,
@@ -52,16 +64,13 @@ def create_bucket(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     s3.create_bucket(**params)
     if req.get("tags"):
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(req.get("tags"))})
-    return name, state(req, **_bucket(aws, name, req.inputs))
+    return described(aws, req, name, _bucket)
 
 
-@none_when("NoSuchBucket")
-def read_bucket(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketLocation."""
-    return refreshed(recorded, **_bucket(aws, name, recorded))
+read_bucket = read_by(_bucket, _NO_BUCKET)
 
 
-@none_when("NoSuchBucket")
+@none_when(_NO_BUCKET)
 def delete_bucket(aws: Aws, name: str, recorded: Mapping[str, Any]) -> None:
     """Delete every object version and delete marker (the program's buckets are versioned), then DeleteBucket.
 
@@ -86,30 +95,27 @@ def delete_bucket(aws: Aws, name: str, recorded: Mapping[str, Any]) -> None:
 # --- aws:s3/bucketPolicy:BucketPolicy --------------------------------------------------------------------
 
 
+def _bucket_policy(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketPolicy."""
+    return {"policy": aws.client("s3").get_bucket_policy(Bucket=name)["Policy"]}
+
+
 def create_bucket_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:s3/bucketPolicy:BucketPolicy -> PutBucketPolicy, read back with GetBucketPolicy."""
-    s3 = aws.client("s3")
     name = req.get("bucket")
-    s3.put_bucket_policy(Bucket=name, Policy=as_json(req.get("policy")))
-    return name, state(req, policy=s3.get_bucket_policy(Bucket=name)["Policy"])
+    aws.client("s3").put_bucket_policy(Bucket=name, Policy=as_json(req.get("policy")))
+    return described(aws, req, name, _bucket_policy)
 
 
-@none_when("NoSuchBucket", "NoSuchBucketPolicy")
-def read_bucket_policy(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketPolicy."""
-    return refreshed(recorded, policy=aws.client("s3").get_bucket_policy(Bucket=name)["Policy"])
-
-
-@none_when("NoSuchBucket", "NoSuchBucketPolicy")
-def delete_bucket_policy(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteBucketPolicy."""
-    aws.client("s3").delete_bucket_policy(Bucket=name)
+read_bucket_policy = read_by(_bucket_policy, _NO_BUCKET, "NoSuchBucketPolicy")
+delete_bucket_policy = delete_call("s3", "delete_bucket_policy", "Bucket", _NO_BUCKET, "NoSuchBucketPolicy")
 
 
 # --- aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock ----------------------------------------------
 
 
-def _public_access_block(aws: Aws, name: str) -> dict[str, Any]:
+def _public_access_block(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetPublicAccessBlock."""
     found = aws.client("s3").get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
     return {
         "blockPublicAcls": found["BlockPublicAcls"],
@@ -131,25 +137,20 @@ def create_public_access_block(aws: Aws, req: Request) -> tuple[str, dict[str, A
             "RestrictPublicBuckets": bool(req.get("restrictPublicBuckets", False)),
         },
     )
-    return name, state(req, **_public_access_block(aws, name))
+    return described(aws, req, name, _public_access_block)
 
 
-@none_when("NoSuchBucket", "NoSuchPublicAccessBlockConfiguration")
-def read_public_access_block(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetPublicAccessBlock."""
-    return refreshed(recorded, **_public_access_block(aws, name))
-
-
-@none_when("NoSuchBucket", "NoSuchPublicAccessBlockConfiguration")
-def delete_public_access_block(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeletePublicAccessBlock."""
-    aws.client("s3").delete_public_access_block(Bucket=name)
+read_public_access_block = read_by(_public_access_block, _NO_BUCKET, "NoSuchPublicAccessBlockConfiguration")
+delete_public_access_block = delete_call(
+    "s3", "delete_public_access_block", "Bucket", _NO_BUCKET, "NoSuchPublicAccessBlockConfiguration"
+)
 
 
 # --- aws:s3/bucketOwnershipControls:BucketOwnershipControls ----------------------------------------------
 
 
-def _ownership_controls(aws: Aws, name: str) -> dict[str, Any]:
+def _ownership_controls(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketOwnershipControls."""
     found = aws.client("s3").get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"][0]
     return {"rule": {"objectOwnership": found["ObjectOwnership"]}}
 
@@ -161,25 +162,20 @@ def create_ownership_controls(aws: Aws, req: Request) -> tuple[str, dict[str, An
     aws.client("s3").put_bucket_ownership_controls(
         Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": rule.get("objectOwnership")}]}
     )
-    return name, state(req, **_ownership_controls(aws, name))
+    return described(aws, req, name, _ownership_controls)
 
 
-@none_when("NoSuchBucket", "OwnershipControlsNotFoundError")
-def read_ownership_controls(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketOwnershipControls."""
-    return refreshed(recorded, **_ownership_controls(aws, name))
-
-
-@none_when("NoSuchBucket", "OwnershipControlsNotFoundError")
-def delete_ownership_controls(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteBucketOwnershipControls."""
-    aws.client("s3").delete_bucket_ownership_controls(Bucket=name)
+read_ownership_controls = read_by(_ownership_controls, _NO_BUCKET, "OwnershipControlsNotFoundError")
+delete_ownership_controls = delete_call(
+    "s3", "delete_bucket_ownership_controls", "Bucket", _NO_BUCKET, "OwnershipControlsNotFoundError"
+)
 
 
 # --- aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration --------------
 
 
-def _encryption(aws: Aws, name: str) -> dict[str, Any]:
+def _encryption(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketEncryption."""
     found = aws.client("s3").get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
     return {
         "rules": [
@@ -216,25 +212,21 @@ def create_encryption(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             )
         )
     aws.client("s3").put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
-    return name, state(req, **_encryption(aws, name))
+    return described(aws, req, name, _encryption)
 
 
-@none_when("NoSuchBucket", "ServerSideEncryptionConfigurationNotFoundError")
-def read_encryption(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketEncryption."""
-    return refreshed(recorded, **_encryption(aws, name))
-
-
-@none_when("NoSuchBucket", "ServerSideEncryptionConfigurationNotFoundError")
-def delete_encryption(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteBucketEncryption (AWS falls back to its default SSE-S3 encryption)."""
-    aws.client("s3").delete_bucket_encryption(Bucket=name)
+read_encryption = read_by(_encryption, _NO_BUCKET, "ServerSideEncryptionConfigurationNotFoundError")
+# AWS falls back to its default SSE-S3 encryption.
+delete_encryption = delete_call(
+    "s3", "delete_bucket_encryption", "Bucket", _NO_BUCKET, "ServerSideEncryptionConfigurationNotFoundError"
+)
 
 
 # --- aws:s3/bucketVersioning:BucketVersioning ------------------------------------------------------------
 
 
-def _versioning(aws: Aws, name: str) -> dict[str, Any]:
+def _versioning(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketVersioning (versioning exists as long as its bucket; deleting it suspends it)."""
     found = aws.client("s3").get_bucket_versioning(Bucket=name)
     return {"versioningConfiguration": drop_none({"status": found.get("Status"), "mfaDelete": found.get("MFADelete")})}
 
@@ -247,16 +239,13 @@ def create_versioning(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         Bucket=name,
         VersioningConfiguration=drop_none({"Status": config.get("status"), "MFADelete": config.get("mfaDelete")}),
     )
-    return name, state(req, **_versioning(aws, name))
+    return described(aws, req, name, _versioning)
 
 
-@none_when("NoSuchBucket")
-def read_versioning(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketVersioning (versioning exists as long as its bucket; deleting it suspends it)."""
-    return refreshed(recorded, **_versioning(aws, name))
+read_versioning = read_by(_versioning, _NO_BUCKET)
 
 
-@none_when("NoSuchBucket")
+@none_when(_NO_BUCKET)
 def delete_versioning(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
     """PutBucketVersioning Suspended, as the provider does: versioning, once enabled, can only be suspended."""
     s3 = aws.client("s3")
@@ -335,6 +324,7 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _lifecycle(aws: Aws, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketLifecycleConfiguration."""
     found = aws.client("s3").get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
     by_id = {r.get("ID"): r for r in found}
     return {
@@ -348,25 +338,18 @@ def create_lifecycle(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     aws.client("s3").put_bucket_lifecycle_configuration(
         Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in req.get("rules", [])]}
     )
-    return name, state(req, **_lifecycle(aws, name, req.inputs))
+    return described(aws, req, name, _lifecycle)
 
 
-@none_when("NoSuchBucket", "NoSuchLifecycleConfiguration")
-def read_lifecycle(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketLifecycleConfiguration."""
-    return refreshed(recorded, **_lifecycle(aws, name, recorded))
-
-
-@none_when("NoSuchBucket", "NoSuchLifecycleConfiguration")
-def delete_lifecycle(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteBucketLifecycle."""
-    aws.client("s3").delete_bucket_lifecycle(Bucket=name)
+read_lifecycle = read_by(_lifecycle, _NO_BUCKET, "NoSuchLifecycleConfiguration")
+delete_lifecycle = delete_call("s3", "delete_bucket_lifecycle", "Bucket", _NO_BUCKET, "NoSuchLifecycleConfiguration")
 
 
 # --- aws:s3/bucketLogging:BucketLogging -----------------------------------------------------------------
 
 
-def _logging(aws: Aws, name: str) -> dict[str, Any]:
+def _logging(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetBucketLogging; gone when logging is off."""
     found = aws.client("s3").get_bucket_logging(Bucket=name).get("LoggingEnabled")
     if not found:
         raise GoneError(f"{name} has no access logging")
@@ -397,25 +380,19 @@ def create_logging(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             )
         },
     )
-    return name, state(req, **_logging(aws, name))
+    return described(aws, req, name, _logging)
 
 
-@none_when("NoSuchBucket")
-def read_logging(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetBucketLogging; gone when logging is off."""
-    return refreshed(recorded, **_logging(aws, name))
-
-
-@none_when("NoSuchBucket")
-def delete_logging(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """PutBucketLogging with an empty status (logging off): the API has no delete call for it."""
-    aws.client("s3").put_bucket_logging(Bucket=name, BucketLoggingStatus={})
+read_logging = read_by(_logging, _NO_BUCKET)
+# PutBucketLogging with an empty status (logging off): the API has no delete call for it.
+delete_logging = delete_call("s3", "put_bucket_logging", "Bucket", _NO_BUCKET, BucketLoggingStatus={})
 
 
 # --- aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration ----------------------------------
 
 
-def _object_lock(aws: Aws, name: str) -> dict[str, Any]:
+def _object_lock(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetObjectLockConfiguration (object lock, once on, stays on; deleting this removes the default retention)."""
     found = aws.client("s3").get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
     retention = (found.get("Rule") or {}).get("DefaultRetention")
     return {
@@ -449,19 +426,19 @@ def create_object_lock(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
             }
         ),
     )
-    return name, state(req, **_object_lock(aws, name))
+    return described(aws, req, name, _object_lock)
 
 
-@none_when("NoSuchBucket", "ObjectLockConfigurationNotFoundError")
-def read_object_lock(aws: Aws, name: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetObjectLockConfiguration (object lock, once on, stays on; deleting this removes the default retention)."""
-    return refreshed(recorded, **_object_lock(aws, name))
-
-
-@none_when("NoSuchBucket", "ObjectLockConfigurationNotFoundError")
-def delete_object_lock(aws: Aws, name: str, _recorded: Mapping[str, Any]) -> None:
-    """PutObjectLockConfiguration without a rule, as the provider does: object lock cannot be switched off."""
-    aws.client("s3").put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+read_object_lock = read_by(_object_lock, _NO_BUCKET, "ObjectLockConfigurationNotFoundError")
+# PutObjectLockConfiguration without a rule, as the provider does: object lock cannot be switched off.
+delete_object_lock = delete_call(
+    "s3",
+    "put_object_lock_configuration",
+    "Bucket",
+    _NO_BUCKET,
+    "ObjectLockConfigurationNotFoundError",
+    ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"},
+)
 
 
 RESOURCES = (

@@ -6,7 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, as_json, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    as_json,
+    delete_call,
+    described,
+    drop_none,
+    none_when,
+    read_by,
+    state,
+    tag_list,
+)
 
 _NOT_FOUND = "ResourceNotFoundException"
 
@@ -23,6 +33,7 @@ def _describe(aws: Aws, secret_id: str) -> dict[str, Any]:
 
 
 def _secret(aws: Aws, arn: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """DescribeSecret; gone once it is deleted or scheduled for deletion."""
     found = _describe(aws, arn)
     return {"arn": found["ARN"], "name": found["Name"], "kmsKeyId": found.get("KmsKeyId", inputs.get("kmsKeyId"))}
 
@@ -47,29 +58,25 @@ def create_secret(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     )["ARN"]
     if req.get("policy"):
         sm.put_resource_policy(SecretId=arn, ResourcePolicy=as_json(req.get("policy")))
-    return arn, state(req, **_secret(aws, arn, req.inputs))
+    return described(aws, req, arn, _secret)
 
 
-@none_when(_NOT_FOUND)
-def read_secret(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSecret; None once it is deleted or scheduled for deletion."""
-    return refreshed(recorded, **_secret(aws, arn, recorded))
-
-
-@none_when(_NOT_FOUND)
-def delete_secret(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteSecret with ForceDeleteWithoutRecovery, so that a copy can be created again under the same name.
-
-    (The provider would schedule the deletion for ``recoveryWindowInDays``, keeping the name taken
-    for that long; locally the next deployment must be able to reuse it at once.)
-    """
-    aws.client("secretsmanager").delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+read_secret = read_by(_secret, _NOT_FOUND)
+# ForceDeleteWithoutRecovery, so that a copy can be created again under the same name. (The provider would
+# schedule the deletion for ``recoveryWindowInDays``, keeping the name taken for that long; locally the next
+# deployment must be able to reuse it at once.)
+delete_secret = delete_call("secretsmanager", "delete_secret", "SecretId", _NOT_FOUND, ForceDeleteWithoutRecovery=True)
 
 
 # --- aws:secretsmanager/secretVersion:SecretVersion ------------------------------------------------------
 
 
-def _version(aws: Aws, secret_id: str, version_id: str, put_stages: list[str] | None = None) -> dict[str, Any]:
+def _version(aws: Aws, version: str, _inputs: Mapping[str, Any], put_stages: list[str] | None = None) -> dict[str, Any]:
+    """DescribeSecret's versions (the id is ``<secret>|<version id>``); gone with its secret.
+
+    ``put_stages`` (PutSecretValue's answer) stand in for the stages of a version DescribeSecret does not list yet.
+    """
+    secret_id, version_id = version.split("|", 1)
     found = _describe(aws, secret_id)
     stages = found.get("VersionIdsToStages", {}).get(version_id, put_stages)
     if stages is None:
@@ -91,26 +98,23 @@ def create_secret_version(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         )
     )
     version_id = put["VersionId"]
-    computed = _version(aws, secret_id, version_id, put.get("VersionStages", []))
+    computed = _version(aws, f"{secret_id}|{version_id}", req.inputs, put.get("VersionStages", []))
+    # The id names the secret by its ARN, whichever way the input named it.
     return f"{computed['arn']}|{version_id}", state(req, **computed)
 
 
-@none_when(_NOT_FOUND)
-def read_secret_version(aws: Aws, version: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSecret's versions (the id is ``<secret ARN>|<version id>``); gone with its secret."""
-    secret_arn, version_id = version.split("|", 1)
-    return refreshed(recorded, **_version(aws, secret_arn, version_id))
+read_secret_version = read_by(_version, _NOT_FOUND)
 
 
 @none_when(_NOT_FOUND)
-def delete_secret_version(aws: Aws, version: str, _recorded: Mapping[str, Any]) -> None:
+def delete_secret_version(aws: Aws, version: str, recorded: Mapping[str, Any]) -> None:
     """Remove the version's staging labels but AWSCURRENT (UpdateSecretVersionStage), as the provider does.
 
     A version has no delete call: without labels AWS drops it; the current one ends with its secret.
     """
     secret_arn, version_id = version.split("|", 1)
     sm = aws.client("secretsmanager")
-    for stage in _version(aws, secret_arn, version_id)["versionStages"]:
+    for stage in _version(aws, version, recorded)["versionStages"]:
         if stage != "AWSCURRENT":
             sm.update_secret_version_stage(SecretId=secret_arn, VersionStage=stage, RemoveFromVersionId=version_id)
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import delete_call, described, drop_none, read_by, tag_list
 
 _NOT_FOUND = "NamespaceNotFound"
 
 
-def _namespace(aws: Aws, namespace_id: str) -> dict[str, Any]:
+def _namespace(aws: Aws, namespace_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetNamespace."""
     found = aws.client("servicediscovery").get_namespace(Id=namespace_id)["Namespace"]
     http = (found.get("Properties") or {}).get("HttpProperties") or {}
     return {"name": found["Name"], "arn": found["Arn"], "httpName": http.get("HttpName")}
@@ -28,19 +29,12 @@ def create_http_namespace(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     if operation.get("Status") == "FAIL":
         raise RuntimeError(f"CreateHttpNamespace: {operation.get('ErrorCode')}: {operation.get('ErrorMessage')}")
     namespace_id = operation["Targets"]["NAMESPACE"]
-    return namespace_id, state(req, **_namespace(aws, namespace_id))
+    return described(aws, req, namespace_id, _namespace)
 
 
-@none_when(_NOT_FOUND)
-def read_http_namespace(aws: Aws, namespace_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetNamespace."""
-    return refreshed(recorded, **_namespace(aws, namespace_id))
-
-
-@none_when(_NOT_FOUND)
-def delete_http_namespace(aws: Aws, namespace_id: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteNamespace (AWS refuses while services are registered in it; those are deleted first)."""
-    aws.client("servicediscovery").delete_namespace(Id=namespace_id)
+read_http_namespace = read_by(_namespace, _NOT_FOUND)
+# AWS refuses while services are registered in it; those are deleted first.
+delete_http_namespace = delete_call("servicediscovery", "delete_namespace", "Id", _NOT_FOUND)
 
 
 RESOURCES = (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import as_json, drop_none, none_when, refreshed, state, tag_list
+from tools.emulator.handlers.translate import as_json, delete_call, described, drop_none, none_when, read_by, tag_list
 
 _NOT_FOUND = "NotFound"
 
@@ -22,12 +22,31 @@ _TOPIC_ATTRIBUTES = {
     "contentBasedDeduplication": "ContentBasedDeduplication",
 }
 
+
+def _attributes(req: Request, names: Mapping[str, str]) -> dict[str, str]:
+    """The inputs of ``names`` (input -> attribute name) that are set, as the API's attribute strings.
+
+    Booleans are lower case; a policy (``...Policy``) is JSON, given as a string or as a block.
+    """
+    values = {attribute: req.get(key) for key, attribute in names.items() if req.get(key) is not None}
+    return {
+        attribute: str(value).lower()
+        if isinstance(value, bool)
+        else as_json(value)
+        if attribute.endswith("Policy")
+        else str(value)
+        for attribute, value in values.items()
+    }
+
+
 # --- aws:sns/topic:Topic ---------------------------------------------------------------------------------
 
 
-def _topic(aws: Aws, arn: str) -> dict[str, Any]:
+def _topic(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTopicAttributes (the name is the ARN's last part)."""
     found = aws.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
     return {
+        "name": arn.rsplit(":", 1)[-1],
         "arn": found.get("TopicArn", arn),
         "owner": found.get("Owner"),
         "kmsMasterKeyId": found.get("KmsMasterKeyId"),
@@ -39,35 +58,25 @@ def _topic(aws: Aws, arn: str) -> dict[str, Any]:
 def create_topic(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:sns/topic:Topic -> CreateTopic, read back with GetTopicAttributes."""
     name = req.physical_name("name", 256)
-    attributes = {
-        attr: str(req.get(key)).lower() if isinstance(req.get(key), bool) else str(req.get(key))
-        for key, attr in _TOPIC_ATTRIBUTES.items()
-        if req.get(key) is not None
-    }
+    attributes = _attributes(req, _TOPIC_ATTRIBUTES)
     if req.get("policy"):
         attributes["Policy"] = as_json(req.get("policy"))
     arn = aws.client("sns").create_topic(
         **drop_none({"Name": name, "Attributes": attributes or None, "Tags": tag_list(req.get("tags")) or None})
     )["TopicArn"]
-    return arn, state(req, name=name, **_topic(aws, arn))
+    return described(aws, req, arn, _topic)
 
 
-@none_when(_NOT_FOUND)
-def read_topic(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetTopicAttributes."""
-    return refreshed(recorded, name=arn.rsplit(":", 1)[-1], **_topic(aws, arn))
-
-
-@none_when(_NOT_FOUND)
-def delete_topic(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteTopic (its subscriptions go with it)."""
-    aws.client("sns").delete_topic(TopicArn=arn)
+read_topic = read_by(_topic, _NOT_FOUND)
+# Its subscriptions go with it.
+delete_topic = delete_call("sns", "delete_topic", "TopicArn", _NOT_FOUND)
 
 
 # --- aws:sns/topicPolicy:TopicPolicy ---------------------------------------------------------------------
 
 
-def _topic_policy(aws: Aws, arn: str) -> dict[str, Any]:
+def _topic_policy(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTopicAttributes (the policy exists as long as its topic)."""
     found = aws.client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
     return {"owner": found.get("Owner"), "policy": found.get("Policy")}
 
@@ -105,21 +114,17 @@ def create_topic_policy(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:sns/topicPolicy:TopicPolicy -> SetTopicAttributes(Policy), read back with GetTopicAttributes."""
     arn = req.get("arn")
     aws.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=as_json(req.get("policy")))
-    return arn, state(req, **_topic_policy(aws, arn))
+    return described(aws, req, arn, _topic_policy)
+
+
+read_topic_policy = read_by(_topic_policy, _NOT_FOUND)
 
 
 @none_when(_NOT_FOUND)
-def read_topic_policy(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetTopicAttributes (the policy exists as long as its topic)."""
-    return refreshed(recorded, **_topic_policy(aws, arn))
-
-
-@none_when(_NOT_FOUND)
-def delete_topic_policy(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
+def delete_topic_policy(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> None:
     """SetTopicAttributes back to the default policy, as the provider does (a topic always has a policy)."""
-    sns = aws.client("sns")
-    owner = sns.get_topic_attributes(TopicArn=arn)["Attributes"].get("Owner") or aws.account_id
-    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=default_topic_policy(arn, owner))
+    owner = _topic_policy(aws, arn, recorded)["owner"] or aws.account_id
+    aws.client("sns").set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=default_topic_policy(arn, owner))
 
 
 # --- aws:sns/topicSubscription:TopicSubscription ---------------------------------------------------------
@@ -134,7 +139,8 @@ _SUBSCRIPTION_ATTRIBUTES = {
 }
 
 
-def _subscription(aws: Aws, arn: str) -> dict[str, Any]:
+def _subscription(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetSubscriptionAttributes."""
     found = aws.client("sns").get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
     return {
         "arn": arn,
@@ -146,15 +152,7 @@ def _subscription(aws: Aws, arn: str) -> dict[str, Any]:
 
 def create_topic_subscription(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:sns/topicSubscription:TopicSubscription -> Subscribe, read back with GetSubscriptionAttributes."""
-    attributes = {
-        attr: str(req.get(key)).lower()
-        if isinstance(req.get(key), bool)
-        else as_json(req.get(key))
-        if key.endswith("Policy")
-        else str(req.get(key))
-        for key, attr in _SUBSCRIPTION_ATTRIBUTES.items()
-        if req.get(key) is not None
-    }
+    attributes = _attributes(req, _SUBSCRIPTION_ATTRIBUTES)
     arn = aws.client("sns").subscribe(
         **drop_none(
             {
@@ -166,19 +164,11 @@ def create_topic_subscription(aws: Aws, req: Request) -> tuple[str, dict[str, An
             }
         )
     )["SubscriptionArn"]
-    return arn, state(req, **_subscription(aws, arn))
+    return described(aws, req, arn, _subscription)
 
 
-@none_when(_NOT_FOUND)
-def read_topic_subscription(aws: Aws, arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetSubscriptionAttributes."""
-    return refreshed(recorded, **_subscription(aws, arn))
-
-
-@none_when(_NOT_FOUND)
-def delete_topic_subscription(aws: Aws, arn: str, _recorded: Mapping[str, Any]) -> None:
-    """Unsubscribe."""
-    aws.client("sns").unsubscribe(SubscriptionArn=arn)
+read_topic_subscription = read_by(_subscription, _NOT_FOUND)
+delete_topic_subscription = delete_call("sns", "unsubscribe", "SubscriptionArn", _NOT_FOUND)
 
 
 RESOURCES = (

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import drop_none, none_when, refreshed, state, tag_spec
+from tools.emulator.handlers.translate import described, drop_none, none_when, read_by, tag_spec
 
 _ALL_PROTOCOLS = ("-1", "all")
+_NO_RULE = ("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound")
 
 
 def _rule(aws: Aws, rule_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The rule read back with DescribeSecurityGroupRules."""
+    """DescribeSecurityGroupRules by rule id (ingress and egress alike)."""
     found = aws.client("ec2").describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]
     ports = str(inputs.get("ipProtocol")) not in _ALL_PROTOCOLS
     return {
@@ -49,7 +50,7 @@ def _create_rule(aws: Aws, req: Request, direction: str) -> tuple[str, dict[str,
         **({"TagSpecifications": tag_spec("security-group-rule", req.get("tags"))} if req.get("tags") else {}),
     )
     rule_id = response["SecurityGroupRules"][0]["SecurityGroupRuleId"]
-    return rule_id, state(req, **_rule(aws, rule_id, req.inputs))
+    return described(aws, req, rule_id, _rule)
 
 
 def create_ingress_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
@@ -62,19 +63,16 @@ def create_egress_rule(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     return _create_rule(aws, req, "egress")
 
 
-@none_when("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound")
-def read_rule(aws: Aws, rule_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """DescribeSecurityGroupRules by rule id (ingress and egress alike)."""
-    return refreshed(recorded, **_rule(aws, rule_id, recorded))
+read_rule = read_by(_rule, *_NO_RULE)
 
 
-@none_when("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound", "InvalidPermission.NotFound")
+@none_when(*_NO_RULE, "InvalidPermission.NotFound")
 def delete_ingress_rule(aws: Aws, rule_id: str, recorded: Mapping[str, Any]) -> None:
     """RevokeSecurityGroupIngress by rule id."""
     aws.client("ec2").revoke_security_group_ingress(GroupId=recorded.get("securityGroupId"), SecurityGroupRuleIds=[rule_id])
 
 
-@none_when("InvalidSecurityGroupRuleId.NotFound", "InvalidGroup.NotFound", "InvalidPermission.NotFound")
+@none_when(*_NO_RULE, "InvalidPermission.NotFound")
 def delete_egress_rule(aws: Aws, rule_id: str, recorded: Mapping[str, Any]) -> None:
     """RevokeSecurityGroupEgress by rule id."""
     aws.client("ec2").revoke_security_group_egress(GroupId=recorded.get("securityGroupId"), SecurityGroupRuleIds=[rule_id])

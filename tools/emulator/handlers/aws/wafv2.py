@@ -6,7 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, drop_none, none_when, pascal, refreshed, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    delete_call,
+    described,
+    drop_none,
+    none_when,
+    pascal,
+    read_by,
+    refreshed,
+    state,
+    tag_list,
+)
 
 _NOT_FOUND = "WAFNonexistentItemException"
 
@@ -90,7 +101,9 @@ def delete_web_acl(aws: Aws, acl_id: str, recorded: Mapping[str, Any]) -> None:
 # --- aws:wafv2/webAclAssociation:WebAclAssociation -------------------------------------------------------
 
 
-def _association(aws: Aws, acl_arn: str, resource_arn: str) -> dict[str, Any]:
+def _association(aws: Aws, _association_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetWebACLForResource: gone when the resource has no (or another) web ACL."""
+    acl_arn, resource_arn = inputs["webAclArn"], inputs["resourceArn"]
     found = aws.client("wafv2").get_web_acl_for_resource(ResourceArn=resource_arn).get("WebACL") or {}
     if found.get("ARN") != acl_arn:
         raise GoneError(f"{resource_arn} is not associated with {acl_arn}")
@@ -101,13 +114,10 @@ def create_web_acl_association(aws: Aws, req: Request) -> tuple[str, dict[str, A
     """aws:wafv2/webAclAssociation:WebAclAssociation -> AssociateWebACL, checked with GetWebACLForResource."""
     acl_arn, resource_arn = req.get("webAclArn"), req.get("resourceArn")
     aws.client("wafv2").associate_web_acl(WebACLArn=acl_arn, ResourceArn=resource_arn)
-    return f"{acl_arn},{resource_arn}", state(req, **_association(aws, acl_arn, resource_arn))
+    return described(aws, req, f"{acl_arn},{resource_arn}", _association)
 
 
-@none_when(_NOT_FOUND)
-def read_web_acl_association(aws: Aws, _association_id: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetWebACLForResource: gone when the resource has no (or another) web ACL."""
-    return refreshed(recorded, **_association(aws, recorded["webAclArn"], recorded["resourceArn"]))
+read_web_acl_association = read_by(_association, _NOT_FOUND)
 
 
 @none_when(_NOT_FOUND)
@@ -119,7 +129,8 @@ def delete_web_acl_association(aws: Aws, _association_id: str, recorded: Mapping
 # --- aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration -------------------------------------
 
 
-def _logging(aws: Aws, resource_arn: str) -> dict[str, Any]:
+def _logging(aws: Aws, resource_arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """GetLoggingConfiguration (the id is the web ACL's ARN)."""
     found = aws.client("wafv2").get_logging_configuration(ResourceArn=resource_arn)["LoggingConfiguration"]
     return {"logDestinationConfigs": found.get("LogDestinationConfigs", [])}
 
@@ -137,19 +148,11 @@ def create_web_acl_logging(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]
             }
         )
     )
-    return resource_arn, state(req, **_logging(aws, resource_arn))
+    return described(aws, req, resource_arn, _logging)
 
 
-@none_when(_NOT_FOUND)
-def read_web_acl_logging(aws: Aws, resource_arn: str, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """GetLoggingConfiguration (the id is the web ACL's ARN)."""
-    return refreshed(recorded, **_logging(aws, resource_arn))
-
-
-@none_when(_NOT_FOUND)
-def delete_web_acl_logging(aws: Aws, resource_arn: str, _recorded: Mapping[str, Any]) -> None:
-    """DeleteLoggingConfiguration."""
-    aws.client("wafv2").delete_logging_configuration(ResourceArn=resource_arn)
+read_web_acl_logging = read_by(_logging, _NOT_FOUND)
+delete_web_acl_logging = delete_call("wafv2", "delete_logging_configuration", "ResourceArn", _NOT_FOUND)
 
 
 RESOURCES = (
