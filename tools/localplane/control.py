@@ -24,11 +24,11 @@ import hmac
 import json
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tools.localplane._http import BackgroundHttpServer, JsonRequestHandler
 
 Action = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
@@ -40,47 +40,31 @@ class ControlServer:
         self._status = status
         self._actions = actions  # "databases/stop" -> action(stack, name, body)
         self.token = secrets.token_urlsafe(32)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHttpServer | None = None
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         if self._server is None:
             raise RuntimeError("control server not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     def start(self) -> None:
         """Listen and serve on a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="platform-control", daemon=True)
-        self._thread.start()
+        self._server = BackgroundHttpServer(self._handler(), name="platform-control", poll_interval=0.1)
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            server.stop()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonRequestHandler]:
         control = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 return  # no access log on the operator's terminal
-
-            def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-                data = json.dumps(body, default=str).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def _authorised(self) -> bool:
                 header = self.headers.get("Authorization", "")
@@ -89,7 +73,7 @@ class ControlServer:
                 self._reply(HTTPStatus.UNAUTHORIZED, {"error": "a bearer token is required"})
                 return False
 
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler method name
                 if not self._authorised():
                     return
                 if self.path != "/status":
@@ -97,7 +81,7 @@ class ControlServer:
                     return
                 self._reply(HTTPStatus.OK, control._status())
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler method name
                 if not self._authorised():
                     return
                 match = re.fullmatch(r"/stacks/([^/]+)/(databases|caches|services)/([^/]+)/([a-z]+)", self.path)

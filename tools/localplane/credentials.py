@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -25,9 +24,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tools.localplane._http import BackgroundHttpServer, JsonRequestHandler
 from tools.localplane.iam_auth import CredentialRegistry
 from tools.localplane.supervisor import Supervisor
 
@@ -101,8 +100,7 @@ class ContainerCredentialsServer:
         self.name = name
         self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundHttpServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -111,18 +109,14 @@ class ContainerCredentialsServer:
         """The TCP port on 127.0.0.1."""
         if self._server is None:
             raise RuntimeError("credentials server not started")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     def start(self) -> None:
         """Listen on 127.0.0.1 and serve on a background thread (registered with the supervisor, if any)."""
         if self._server is not None:
             return
-        server = ThreadingHTTPServer(("127.0.0.1", self._requested_port), self._handler_class())
-        server.daemon_threads = True
-        self._server = server
         # A short poll interval keeps stop() fast (shutdown waits for the loop to notice).
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=self.name, daemon=True)
-        self._thread.start()
+        self._server = BackgroundHttpServer(self._handler_class(), name=self.name, port=self._requested_port, poll_interval=0.05)
         if self.supervisor is not None:
             self.supervisor.add_callback(self.name, self._shutdown)
         log.info("%s listening on 127.0.0.1:%s", self.name, self.port)
@@ -136,11 +130,7 @@ class ContainerCredentialsServer:
     def _shutdown(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+            server.stop()
 
     def __enter__(self) -> ContainerCredentialsServer:
         self.start()
@@ -213,24 +203,16 @@ class ContainerCredentialsServer:
 
     # -- HTTP --------------------------------------------------------------------------------------------------------
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[JsonRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonRequestHandler):
             """GET /v2/credentials/<task-id> with the task's Authorization token."""
 
             server_version = "localplane-credentials"
             sys_version = ""
 
-            def _reply(self, status: HTTPStatus, body: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
+            def do_GET(self) -> None:  # noqa: N802 - BaseHTTPRequestHandler method name
                 """Serve one task's credentials."""
                 match = _PATH_RE.match(self.path)
                 if match is None:

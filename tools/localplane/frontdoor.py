@@ -49,6 +49,7 @@ from tools.localplane.upstreams import (
     forwardable_headers,
     read_body,
     relay_response,
+    request_target,
     send_fixed,
 )
 
@@ -552,6 +553,24 @@ class FrontDoor(LoopService):
             return name
         return None
 
+    async def _read_admitted(
+        self, receive: Receive, send: Send, record: dict[str, Any], started: float, client_ip: str, path: str
+    ) -> bytes | None:
+        """The request body once the WAF lets the request pass; None when the request is already finished: the
+        client left first (460) or the WAF blocked it (403)."""
+        try:
+            body = await read_body(receive)
+        except ClientDisconnectedError:
+            self._finish(record, 460, started)  # ALB's code for "client closed the connection first"
+            return None
+        blocked = self._waf_verdict(client_ip, path, len(body))
+        if blocked is not None:
+            record["waf_rule"] = blocked
+            record["response_bytes"] = await send_fixed(send, 403, _JSON, b'{"error":"forbidden"}')
+            self._finish(record, 403, started)
+            return None
+        return body
+
     async def _http_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """HTTP listener: WAF, then the redirect to the HTTPS listener (same path and query)."""
         if scope["type"] != "http":
@@ -560,16 +579,7 @@ class FrontDoor(LoopService):
         client_ip, client = _client(scope)
         path = _raw_path(scope)
         record: dict[str, Any] = {"type": "http", "client": client, "method": scope["method"], "path": path}
-        try:
-            body = await read_body(receive)
-        except ClientDisconnectedError:
-            self._finish(record, 460, started)
-            return
-        blocked = self._waf_verdict(client_ip, path, len(body))
-        if blocked is not None:
-            record["waf_rule"] = blocked
-            record["response_bytes"] = await send_fixed(send, 403, _JSON, b'{"error":"forbidden"}')
-            self._finish(record, 403, started)
+        if await self._read_admitted(receive, send, record, started, client_ip, path) is None:
             return
         redirect = self.config.redirect
         assert redirect is not None
@@ -607,16 +617,8 @@ class FrontDoor(LoopService):
         method: str = scope["method"]
         path = _raw_path(scope)
         record: dict[str, Any] = {"type": "https", "client": client, "method": method, "path": path}
-        try:
-            body = await read_body(receive)
-        except ClientDisconnectedError:
-            self._finish(record, 460, started)  # ALB's code for "client closed the connection first"
-            return
-        blocked = self._waf_verdict(client_ip, path, len(body))
-        if blocked is not None:
-            record["waf_rule"] = blocked
-            record["response_bytes"] = await send_fixed(send, 403, _JSON, b'{"error":"forbidden"}')
-            self._finish(record, 403, started)
+        body = await self._read_admitted(receive, send, record, started, client_ip, path)
+        if body is None:
             return
 
         arn = self.route(path)
@@ -639,9 +641,7 @@ class FrontDoor(LoopService):
         self._per_target[str(target)] += 1
         headers, trace_id = self._upstream_headers(scope, client_ip)
         record["trace_id"] = trace_id
-        raw_target = scope.get("raw_path") or path.encode("latin-1")
-        if scope.get("query_string"):
-            raw_target += b"?" + scope["query_string"]
+        raw_target = request_target(scope)
         assert self._forwarder is not None
         try:
             response = await self._forwarder.send(target, method, raw_target, headers, body)

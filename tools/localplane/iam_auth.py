@@ -316,6 +316,40 @@ def _verify_presigned(
     return credential, signed_at
 
 
+def _verify_connect_token(
+    token: str,
+    *,
+    service: str,
+    user_param: str,
+    user: str,
+    host: str,
+    port: int | None,
+    region: str,
+    registry: CredentialRegistry,
+    now: dt.datetime | None,
+) -> Principal:
+    """Verify a presigned ``Action=connect`` token of ``service`` for ``user`` (query parameter ``user_param``) at
+    ``host`` and ``port`` (None: the token names no port); raises TokenError if invalid."""
+    parsed = _parse_token(token)
+    if parsed.params.get("Action") != "connect":
+        raise TokenError("Action must be 'connect'")
+    if parsed.params.get(user_param) != user:
+        raise TokenError(f"{user_param} does not match the login user")
+    if parsed.hostname.lower() != host.lower() or parsed.port != port:
+        if port is None:
+            raise TokenError(f"token is for {parsed.hostname}, not {host}")
+        raise TokenError(f"token is for {parsed.hostname}:{parsed.port}, not {host}:{port}")
+    credential, signed_at = _verify_presigned(
+        parsed,
+        service=service,
+        region=region,
+        operation_params=frozenset({"Action", user_param}),
+        registry=registry,
+        now=now or dt.datetime.now(dt.UTC),
+    )
+    return Principal(credential.access_key_id, credential.role_arn, credential.account_id, user, signed_at)
+
+
 def verify_rds_token(
     token: str,
     *,
@@ -331,22 +365,17 @@ def verify_rds_token(
     This checks authentication only; whether the role may connect is :meth:`PolicyChecker.allows` with
     :func:`rds_dbuser_arn`.
     """
-    parsed = _parse_token(token)
-    if parsed.params.get("Action") != "connect":
-        raise TokenError("Action must be 'connect'")
-    if parsed.params.get("DBUser") != db_user:
-        raise TokenError("DBUser does not match the login user")
-    if parsed.hostname.lower() != expected_host.lower() or parsed.port != expected_port:
-        raise TokenError(f"token is for {parsed.hostname}:{parsed.port}, not {expected_host}:{expected_port}")
-    credential, signed_at = _verify_presigned(
-        parsed,
+    return _verify_connect_token(
+        token,
         service="rds-db",
+        user_param="DBUser",
+        user=db_user,
+        host=expected_host,
+        port=expected_port,
         region=region,
-        operation_params=frozenset({"Action", "DBUser"}),
         registry=registry,
-        now=now or dt.datetime.now(dt.UTC),
+        now=now,
     )
-    return Principal(credential.access_key_id, credential.role_arn, credential.account_id, db_user, signed_at)
 
 
 def token_endpoint(token: str) -> tuple[str, int | None]:
@@ -381,22 +410,17 @@ def verify_elasticache_token(
     now: dt.datetime | None = None,
 ) -> Principal:
     """Verify an ElastiCache IAM auth token for ``user_id`` and replication group ``cache_name``; raises TokenError."""
-    parsed = _parse_token(token)
-    if parsed.params.get("Action") != "connect":
-        raise TokenError("Action must be 'connect'")
-    if parsed.params.get("User") != user_id:
-        raise TokenError("User does not match the login user")
-    if parsed.hostname.lower() != cache_name.lower() or parsed.port is not None:
-        raise TokenError(f"token is for {parsed.hostname}, not {cache_name}")
-    credential, signed_at = _verify_presigned(
-        parsed,
+    return _verify_connect_token(
+        token,
         service="elasticache",
+        user_param="User",
+        user=user_id,
+        host=cache_name,
+        port=None,
         region=region,
-        operation_params=frozenset({"Action", "User"}),
         registry=registry,
-        now=now or dt.datetime.now(dt.UTC),
+        now=now,
     )
-    return Principal(credential.access_key_id, credential.role_arn, credential.account_id, user_id, signed_at)
 
 
 def rds_dbuser_arn(region: str, account_id: str, cluster_resource_id: str, db_user: str) -> str:

@@ -25,22 +25,19 @@ legacy ``conn.cancel()`` holds the GIL while it waits for the front's reply (ser
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hmac
 import logging
-import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 
-from tools.localplane.iam_auth import CredentialRegistry, PolicyChecker, TokenError, token_endpoint, verify_rds_token
-from tools.localplane.pki import server_ssl_context
+from tools.localplane._aio import close_stream
+from tools.localplane.auth_front import AuthFront
+from tools.localplane.iam_auth import TokenError, token_endpoint, verify_rds_token
 from tools.localplane.postgres import LocalPostgres
-from tools.localplane.supervisor import Supervisor
 
 __all__ = ["PgFront", "PgFrontConfig", "error_response"]
 
@@ -119,74 +116,18 @@ def _parse_startup_params(body: bytes) -> dict[str, str]:
     return {items[i].decode(): items[i + 1].decode() for i in range(0, len(items), 2)}
 
 
-class PgFront:
+class PgFront(AuthFront[PgFrontConfig, LocalPostgres]):
     """The Aurora endpoint stand-in for one cluster; runs on the supervisor's event loop."""
 
-    def __init__(
-        self,
-        config: PgFrontConfig,
-        backend: LocalPostgres,
-        *,
-        cert_path: Path,
-        key_path: Path,
-        registry: CredentialRegistry,
-        policy: PolicyChecker,
-        supervisor: Supervisor,
-        name: str = "pg-front",
-    ) -> None:
-        self.config = config
-        self.backend = backend
-        self.registry = registry
-        self.policy = policy
-        self.supervisor = supervisor
-        self.name = name
-        self._ssl = server_ssl_context(cert_path, key_path, config.min_tls_version)
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._port: int | None = None
-
-    @property
-    def port(self) -> int:
-        """The local TCP port clients connect to on 127.0.0.1."""
-        if self._port is None:
-            raise RuntimeError("front not started")
-        return self._port
+    _default_name = "pg-front"
+    _log = log
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Listen on 127.0.0.1 (configured port, or a free one) and register with the supervisor for stop_all()."""
-        if self._server is not None:
-            return
+    def _prepare_backend(self) -> None:
+        """Create the ``rds_iam`` role if the backend is running (RDS provides it)."""
         if self.backend.is_running():
             self.ensure_rds_iam_role()
-        self.supervisor.run_coroutine(self._start())
-        self.supervisor.add_callback(self.name, self._stop_from_supervisor)
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connection, host="127.0.0.1", port=self.config.port or 0)
-        self._port = int(self._server.sockets[0].getsockname()[1])
-        log.info("%s listening on 127.0.0.1:%s", self.name, self._port)
-
-    def stop(self) -> None:
-        """Stop listening and close every client connection."""
-        self.supervisor.remove_callback(self.name)
-        self._stop_from_supervisor()
-
-    def _stop_from_supervisor(self) -> None:
-        if self._server is not None:
-            self.supervisor.run_coroutine(self._stop())
-
-    async def _stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
 
     def ensure_rds_iam_role(self) -> None:
         """Create the ``rds_iam`` role in the backend if it is missing (RDS provides it)."""
@@ -196,24 +137,6 @@ class PgFront:
         )
 
     # -- connections -------------------------------------------------------------------------------------------------
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            backend = await asyncio.wait_for(self._login(reader, writer), self.config.auth_timeout)
-            if backend is not None:
-                await self._pipe(reader, writer, *backend)
-        except (TimeoutError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, ValueError) as exc:
-            log.debug("%s: connection ended: %r", self.name, exc)
-        except Exception:
-            log.exception("%s: connection failed", self.name)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _read_startup(self, reader: asyncio.StreamReader) -> bytes:
         (length,) = struct.unpack("!I", await reader.readexactly(4))
@@ -354,46 +277,4 @@ class PgFront:
             backend_writer.write(struct.pack("!I", len(body) + 4) + body)
             await backend_writer.drain()
         finally:
-            backend_writer.close()
-            with contextlib.suppress(Exception):
-                await backend_writer.wait_closed()
-
-    async def _pipe(
-        self,
-        client_reader: asyncio.StreamReader,
-        client_writer: asyncio.StreamWriter,
-        backend_reader: asyncio.StreamReader,
-        backend_writer: asyncio.StreamWriter,
-    ) -> None:
-        """Copy bytes both ways until either side closes; then close both (a backend restart ends the session)."""
-        try:
-            await pipe_both_ways(client_reader, client_writer, backend_reader, backend_writer)
-        finally:
-            backend_writer.close()
-            with contextlib.suppress(Exception):
-                await backend_writer.wait_closed()
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while True:
-        data = await reader.read(65536)
-        if not data:
-            return
-        writer.write(data)
-        await writer.drain()
-
-
-async def pipe_both_ways(
-    a_reader: asyncio.StreamReader,
-    a_writer: asyncio.StreamWriter,
-    b_reader: asyncio.StreamReader,
-    b_writer: asyncio.StreamWriter,
-) -> None:
-    """Copy a->b and b->a until either direction ends (EOF or error), then cancel the other."""
-    tasks = [asyncio.ensure_future(_copy(a_reader, b_writer)), asyncio.ensure_future(_copy(b_reader, a_writer))]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await close_stream(backend_writer)

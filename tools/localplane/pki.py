@@ -42,6 +42,39 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _certificate_builder(
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, days: int, *, ca: bool
+) -> x509.CertificateBuilder:
+    """A certificate for ``key`` valid for ``days`` (from 5 minutes ago, for clock skew) with a random serial, and
+    the critical basic constraints and key usage of either a CA (signs certificates and CRLs, no intermediates below
+    it) or a TLS server (signs handshakes)."""
+    now = _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+
+
 @dataclass
 class LocalCA:
     """A self-signed root CA kept in a directory (``ca.pem``, ``ca.key``), issuing server certificates."""
@@ -63,31 +96,9 @@ class LocalCA:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ScalePayments (local)"),
                           x509.NameAttribute(NameOID.COMMON_NAME, common_name)])  # fmt: skip
-        now = _now()
         ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            _certificate_builder(name, name, key, CA_DAYS, ca=True)
             .add_extension(ski, critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
             .sign(key, hashes.SHA256())
@@ -123,34 +134,13 @@ class LocalCA:
         if not hostnames and not ips:
             raise ValueError("a server certificate needs at least one host name or IP address")
         key = ec.generate_private_key(ec.SECP256R1())
-        now = _now()
         sans: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         common_name = (hostnames or ips)[0]
         ca_ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=SERVER_CERT_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            _certificate_builder(subject, self.cert.subject, key, SERVER_CERT_DAYS, ca=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

@@ -41,6 +41,7 @@ from cryptography import x509
 from tools.emulator import state as records
 from tools.emulator.engine import Aws, account_aws
 from tools.localplane.alb_config import front_door_config_from_emulator, moto_target_source
+from tools.localplane.auth_front import FrontOptions
 from tools.localplane.control import ControlServer
 from tools.localplane.credentials import ContainerCredentialsServer
 from tools.localplane.deployed import (
@@ -325,10 +326,10 @@ class LocalPlatform:
             f'GRANT rds_iam TO "{master}" WITH ADMIN OPTION, INHERIT FALSE, SET FALSE'
         )
         server.execute(f'CREATE DATABASE "{cluster.database}" OWNER "{master}"')
-        cert, key = self.ca.issue_server_cert([h for h in (cluster.endpoint, cluster.reader_endpoint) if h], [LOCALHOST])
+        host_names = [h for h in (cluster.endpoint, cluster.reader_endpoint) if h]
         front = PgFront(
             PgFrontConfig(
-                host_names=[h for h in (cluster.endpoint, cluster.reader_endpoint) if h],
+                host_names=host_names,
                 port=None,
                 force_ssl=cluster.force_ssl,
                 min_tls_version=cluster.min_tls_version,
@@ -342,12 +343,7 @@ class LocalPlatform:
                 iam_enabled=cluster.iam_auth,
             ),
             server,
-            cert_path=cert,
-            key_path=key,
-            registry=self.registry,
-            policy=self._policy(plane),
-            supervisor=self.supervisor,
-            name=f"{plane.stack}/aurora/{cluster.identifier}",
+            **self._front_options(plane, host_names, f"{plane.stack}/aurora/{cluster.identifier}"),
         )
         front.start()
         self._event(
@@ -363,21 +359,29 @@ class LocalPlatform:
             )
         server = LocalRedis(self.work_dir / f"redis-{len(self._all_caches())}", supervisor=self.supervisor)
         server.start()
-        cert, key = self.ca.issue_server_cert([h for h in (group.primary_endpoint, group.reader_endpoint) if h], [LOCALHOST])
+        host_names = [h for h in (group.primary_endpoint, group.reader_endpoint) if h]
         front = RedisFront(
             RedisFrontConfig(group.identifier, None, plane.deployed.region, plane.deployed.account_id, list(group.users)),
             server,
-            cert_path=cert,
-            key_path=key,
-            registry=self.registry,
-            policy=self._policy(plane),
-            supervisor=self.supervisor,
-            name=f"{plane.stack}/redis/{group.identifier}",
+            **self._front_options(plane, host_names, f"{plane.stack}/redis/{group.identifier}"),
         )
         front.start()
         users = ", ".join(f"{u.user_name} ({u.auth_type})" for u in group.users) or "none"
         self._event(f"[{plane.stack}] Redis {group.identifier}: Valkey behind {LOCALHOST}:{front.port} (TLS; users: {users})")
         return Cache(group, server, front)
+
+    def _front_options(self, plane: StackPlane, host_names: list[str], name: str) -> FrontOptions:
+        """What a data store's front is constructed with: a certificate for its endpoint's host names (and
+        127.0.0.1), the IAM checks of the plane's account, the supervisor and its name."""
+        cert, key = self.ca.issue_server_cert(host_names, [LOCALHOST])
+        return FrontOptions(
+            cert_path=cert,
+            key_path=key,
+            registry=self.registry,
+            policy=self._policy(plane),
+            supervisor=self.supervisor,
+            name=name,
+        )
 
     def _all_databases(self) -> list[Database]:
         return [db for plane in self.planes.values() for db in plane.databases.values()]

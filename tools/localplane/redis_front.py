@@ -23,20 +23,16 @@ a login while the backend is down gets ``-LOADING`` and the connection is closed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
+import functools
 import logging
 import secrets
-import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from tools.localplane.iam_auth import CredentialRegistry, PolicyChecker, TokenError, verify_elasticache_token
-from tools.localplane.pg_front import pipe_both_ways
-from tools.localplane.pki import server_ssl_context
+from tools.localplane.auth_front import AuthFront
+from tools.localplane.iam_auth import TokenError, verify_elasticache_token
 from tools.localplane.redis import LocalRedis
-from tools.localplane.supervisor import Supervisor
 
 __all__ = ["RedisFront", "RedisFrontConfig", "RedisUser", "encode_command", "read_resp"]
 
@@ -80,17 +76,6 @@ class RedisFrontConfig:
 
 class RespError(ValueError):
     """Malformed or oversized RESP input."""
-
-
-# How a client connection normally ends (hang-up, bad TLS, garbage, timeout): logged at debug level only.
-_CONNECTION_ENDED = (
-    TimeoutError,
-    ConnectionError,
-    ssl.SSLError,
-    asyncio.IncompleteReadError,
-    asyncio.LimitOverrunError,
-    ValueError,
-)
 
 
 async def read_resp(
@@ -190,41 +175,24 @@ def _parse_login(args: list[bytes]) -> _Login | bytes:
     return _Login(login[0], login[1], hello)
 
 
-class RedisFront:
+class RedisFront(AuthFront[RedisFrontConfig, LocalRedis]):
     """The ElastiCache primary endpoint stand-in for one replication group; runs on the supervisor's event loop."""
 
-    def __init__(
-        self,
-        config: RedisFrontConfig,
-        backend: LocalRedis,
-        *,
-        cert_path: Path,
-        key_path: Path,
-        registry: CredentialRegistry,
-        policy: PolicyChecker,
-        supervisor: Supervisor,
-        name: str = "redis-front",
-    ) -> None:
-        self.config = config
-        self.backend = backend
-        self.registry = registry
-        self.policy = policy
-        self.supervisor = supervisor
-        self.name = name
-        self._ssl = server_ssl_context(cert_path, key_path, config.min_tls_version)
-        self._users = {u.user_name: u for u in config.users}
-        # Random per-front passwords for the mirrored users: only the front ever authenticates as them.
-        self._local_passwords = {u.user_name: secrets.token_urlsafe(32) for u in self._mirrored_users()}
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._port: int | None = None
+    _default_name = "redis-front"
+    _tls_on_connect = True  # ElastiCache in-transit encryption: TLS from the first byte
+    # RESP lines are read with readuntil(), which raises LimitOverrunError on an over-long line.
+    _connection_ended = (*AuthFront._connection_ended, asyncio.LimitOverrunError)
+    _log = log
 
-    @property
-    def port(self) -> int:
-        """The local TCP (TLS) port clients connect to on 127.0.0.1."""
-        if self._port is None:
-            raise RuntimeError("front not started")
-        return self._port
+    # Derived from the config once, on first use (start() at the latest).
+    @functools.cached_property
+    def _users(self) -> dict[str, RedisUser]:
+        return {u.user_name: u for u in self.config.users}
+
+    @functools.cached_property
+    def _local_passwords(self) -> dict[str, str]:
+        # Random per-front passwords for the mirrored users: only the front ever authenticates as them.
+        return {u.user_name: secrets.token_urlsafe(32) for u in self._mirrored_users()}
 
     def _mirrored_users(self) -> list[RedisUser]:
         # Only IAM users can log in through the front; 'default' stays the admin (ElastiCache's default user is
@@ -238,73 +206,11 @@ class RedisFront:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Mirror the users, listen (TLS) on 127.0.0.1 and register with the supervisor for stop_all()."""
-        if self._server is not None:
-            return
+    def _prepare_backend(self) -> None:
+        """Mirror the users into the backend before the first login."""
         self.mirror_users()
-        self.supervisor.run_coroutine(self._start())
-        self.supervisor.add_callback(self.name, self._stop_from_supervisor)
-
-    async def _start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connection, host="127.0.0.1", port=self.config.port or 0, ssl=self._ssl, ssl_handshake_timeout=10
-        )
-        self._port = int(self._server.sockets[0].getsockname()[1])
-        log.info("%s listening on 127.0.0.1:%s (TLS)", self.name, self._port)
-
-    def stop(self) -> None:
-        """Stop listening and close every client connection."""
-        self.supervisor.remove_callback(self.name)
-        self._stop_from_supervisor()
-
-    def _stop_from_supervisor(self) -> None:
-        if self._server is not None:
-            self.supervisor.run_coroutine(self._stop())
-
-    async def _stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
 
     # -- connections -------------------------------------------------------------------------------------------------
-
-    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            backend = await asyncio.wait_for(self._login(reader, writer), self.config.auth_timeout)
-            if backend is not None:
-                backend_reader, backend_writer = backend
-                try:
-                    await pipe_both_ways(reader, writer, backend_reader, backend_writer)
-                finally:
-                    backend_writer.close()
-                    with contextlib.suppress(Exception):
-                        await backend_writer.wait_closed()
-        except (
-            TimeoutError,
-            ConnectionError,
-            ssl.SSLError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ValueError,
-        ) as exc:
-            log.debug("%s: connection ended: %r", self.name, exc)
-        except Exception:
-            log.exception("%s: connection failed", self.name)
-        finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _login(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -40,6 +40,7 @@ from tools.localplane.upstreams import (
     forwardable_headers,
     read_body,
     relay_response,
+    request_target,
     run_sync,
     send_fixed,
 )
@@ -145,9 +146,7 @@ class ServiceConnectProxy(LoopService):
 
     async def _forward(self, scope: Scope, body: bytes, send: Send) -> int:
         method: str = scope["method"]
-        raw_target = scope.get("raw_path") or str(scope["path"]).encode("latin-1")
-        if scope.get("query_string"):
-            raw_target += b"?" + scope["query_string"]
+        raw_target = request_target(scope)
         headers = forwardable_headers(scope["headers"], _DROP)
         if not any(name == b"x-request-id" for name, _ in headers):
             headers.append((b"x-request-id", os.urandom(16).hex().encode()))
@@ -203,10 +202,7 @@ class ServiceConnectMesh(LoopService):
         self, alias_name: str, health: HealthCheck | None = None, *, port: int | None = 0, max_retries: int = 2
     ) -> ServiceConnectProxy:
         """Create (and, if the mesh runs, start) the proxy for ``alias_name`` (``name`` or ``name:port``)."""
-        if alias_name in self.proxies:
-            raise ValueError(f"{self.namespace}: alias {alias_name!r} already exists")
-        proxy = ServiceConnectProxy(alias_name, health, port=port, max_retries=max_retries)
-        self.proxies[alias_name] = proxy
+        proxy = self._new_proxy(alias_name, health, port, max_retries)
         if self._loop is not None:
             if self._background is not None:
                 self._background.run(proxy.astart())
@@ -218,12 +214,17 @@ class ServiceConnectMesh(LoopService):
         self, alias_name: str, health: HealthCheck | None = None, *, port: int | None = 0, max_retries: int = 2
     ) -> ServiceConnectProxy:
         """:meth:`add` for code running on the mesh's loop."""
+        proxy = self._new_proxy(alias_name, health, port, max_retries)
+        if self._loop is not None:
+            await proxy.astart()
+        return proxy
+
+    def _new_proxy(self, alias_name: str, health: HealthCheck | None, port: int | None, max_retries: int) -> ServiceConnectProxy:
+        """Create and record the (not yet started) proxy of a new alias; ValueError if the alias exists."""
         if alias_name in self.proxies:
             raise ValueError(f"{self.namespace}: alias {alias_name!r} already exists")
         proxy = ServiceConnectProxy(alias_name, health, port=port, max_retries=max_retries)
         self.proxies[alias_name] = proxy
-        if self._loop is not None:
-            await proxy.astart()
         return proxy
 
     def set_targets(self, alias_name: str, targets: Iterable[Target]) -> None:

@@ -35,6 +35,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
+from tools.localplane._aio import cancel_other_tasks
+
 __all__ = ["ManagedProcess", "Supervisor", "SupervisorError", "free_port", "port_is_free", "unprivileged_ids"]
 
 log = logging.getLogger(__name__)
@@ -366,16 +368,9 @@ class Supervisor:
             self._loop = self._thread = None
         if loop is None or thread is None or not thread.is_alive():
             return
-
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
         if threading.current_thread() is not thread:
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5)
+                asyncio.run_coroutine_threadsafe(cancel_other_tasks(), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
             if not thread.is_alive():

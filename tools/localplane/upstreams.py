@@ -33,6 +33,8 @@ from typing import Any, Self, TypeVar
 import h11
 import uvicorn
 
+from tools.localplane._aio import cancel_other_tasks
+
 LOG = logging.getLogger("localplane.upstreams")
 
 #: The only address anything in the local plane listens on.
@@ -723,6 +725,14 @@ def forwardable_headers(
     return [(name, value) for name, value in pairs if name not in skip]
 
 
+def request_target(scope: Scope) -> bytes:
+    """The request target to forward: the path as the client sent it (percent-escapes kept) and its query string."""
+    target: bytes = scope.get("raw_path") or str(scope["path"]).encode("latin-1")
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return target
+
+
 class ClientDisconnectedError(Exception):
     """The client went away before sending its whole request."""
 
@@ -922,10 +932,7 @@ class BackgroundLoop:
             return
 
         async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_other_tasks()
             await self.loop.shutdown_asyncgens()
 
         if self._thread.is_alive():
