@@ -99,29 +99,31 @@ StackCheck = Callable[[Sequence[StackResource], Params], list[Violation]]
 
 
 @dataclass(frozen=True)
-class ResourceRule:
-    """A policy evaluated on each resource of ``resource_types`` on its own."""
+class RuleInfo:
+    """What every rule declares: its name and domain, the PCI DSS requirement it serves and what it checks."""
 
     name: str
     domain: str
     requirement: str
     description: str
     resource_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceRule(RuleInfo):
+    """A policy evaluated on each resource of ``resource_types`` on its own."""
+
     check: ResourceCheck
     #: Params fields the rule reads; exposed as CrossGuard policy config.
     params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class StackRule:
+class StackRule(RuleInfo):
     """A policy over the whole stack (relations between resources); counts ``resource_types`` as checked."""
 
-    name: str
-    domain: str
-    requirement: str
-    description: str
-    resource_types: tuple[str, ...]
     check: StackCheck
+    #: Params fields the rule reads; exposed as CrossGuard policy config.
     params: tuple[str, ...] = ()
 
 

@@ -70,20 +70,25 @@ def _parameter_values(group: StackResource) -> dict[str, str]:
     return {str(as_map(p).get("name")): str(as_map(p).get("value")) for p in as_list(group.props.get("parameters"))}
 
 
+def _cluster_parameter_group(resources: Sequence[StackResource], cluster: StackResource) -> tuple[StackResource | None, str]:
+    """The cluster parameter group ``cluster`` references, or None and what is wrong with the reference."""
+    group_name = cluster.props.get("dbClusterParameterGroupName")
+    group = find(resources, group_name, RDS_CLUSTER_PARAMETER_GROUP)
+    if group is not None:
+        return group, ""
+    if not group_name:
+        return None, "references no cluster parameter group (dbClusterParameterGroupName)"
+    return None, f"references parameter group '{group_name}' that is not part of this stack"
+
+
 def aurora_ssl_only(resources: Sequence[StackResource], params: Params = DEFAULT_PARAMS) -> list[Violation]:
     """Every Aurora cluster references a cluster parameter group that forces TLS (rds.force_ssl=1)."""
     violations = []
     for cluster in by_type(resources, RDS_CLUSTER):
         engine = str(cluster.props.get("engine") or DEFAULT_AURORA_ENGINE)
         parameter, accepted = _ssl_parameter(engine)
-        group_name = cluster.props.get("dbClusterParameterGroupName")
-        group = find(resources, group_name, RDS_CLUSTER_PARAMETER_GROUP)
+        group, problem = _cluster_parameter_group(resources, cluster)
         if group is None:
-            problem = (
-                "references no cluster parameter group (dbClusterParameterGroupName)"
-                if not group_name
-                else f"references parameter group '{group_name}' that is not part of this stack"
-            )
             violations.append(
                 Violation(cluster.name, pci("4.2.1", f"Aurora cluster {problem}; it must set {parameter}=1"), cluster.urn)
             )
@@ -145,14 +150,8 @@ def aurora_audit_logging(resources: Sequence[StackResource], params: Params = DE
     for cluster in by_type(resources, RDS_CLUSTER):
         if str(cluster.props.get("engine") or DEFAULT_AURORA_ENGINE) != "aurora-postgresql":
             continue
-        group_name = cluster.props.get("dbClusterParameterGroupName")
-        group = find(resources, group_name, RDS_CLUSTER_PARAMETER_GROUP)
+        group, problem = _cluster_parameter_group(resources, cluster)
         if group is None:
-            problem = (
-                "references no cluster parameter group (dbClusterParameterGroupName)"
-                if not group_name
-                else f"references parameter group '{group_name}' that is not part of this stack"
-            )
             violations.append(
                 Violation(
                     cluster.name,

@@ -129,14 +129,19 @@ class Deployed:
     aws: AwsClients
 
 
+def _deployed(env: str, all_outputs: dict[str, dict[str, Any]], clients_for: Callable[[str], AwsClients]) -> Deployed:
+    """``env`` as deployed; the test fails (never skips) when the environment has no outputs."""
+    if env not in all_outputs:
+        pytest.fail(f"environment {env} is not deployed")
+    return Deployed(env, all_outputs[env], clients_for(env))
+
+
 @pytest.fixture(scope="session", params=ENVS)
 def deployed(
     request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]], clients_for: Callable[[str], AwsClients]
 ) -> Deployed:
     """Each deployed environment in turn."""
-    if request.param not in all_outputs:
-        pytest.fail(f"environment {request.param} is not deployed")
-    return Deployed(str(request.param), all_outputs[request.param], clients_for(request.param))
+    return _deployed(str(request.param), all_outputs, clients_for)
 
 
 @pytest.fixture(scope="session", params=("staging", "prod"))
@@ -144,6 +149,4 @@ def ha_deployed(
     request: pytest.FixtureRequest, all_outputs: dict[str, dict[str, Any]], clients_for: Callable[[str], AwsClients]
 ) -> Deployed:
     """The highly available environments (Multi-AZ data tier, WAF, account security) in turn."""
-    if request.param not in all_outputs:
-        pytest.fail(f"environment {request.param} is not deployed")
-    return Deployed(str(request.param), all_outputs[request.param], clients_for(request.param))
+    return _deployed(str(request.param), all_outputs, clients_for)

@@ -109,18 +109,23 @@ def test_a_retried_payment_is_the_same_payment(running: Running) -> None:
     assert dev.query("SELECT count(*) FROM payment.payments WHERE idempotency_key = %s", key) == [(1,)]
 
 
+def _payments_get_a_retryable_503_while_stopped(stack: RunningStack, kind: str, identifier: str) -> None:
+    """Stop server ``identifier`` of ``kind`` (databases, caches): meanwhile a payment gets a retryable 503; start it again."""
+    stack.action(kind, identifier, "stop")
+    try:
+        down = stack.create_payment()
+        assert down.status_code == 503 and down.headers.get("Retry-After"), down.text
+    finally:
+        stack.action(kind, identifier, "start")
+
+
 @pytest.mark.category("disaster recovery")
 def test_services_recover_when_postgresql_restarts(running: Running) -> None:
     """With the database down payments get a retryable 503, and they work again once it is back, without restarting a task."""
     dev = running("dev")
     cluster = dev.outputs["auroraClusterIdentifier"]
     pids = dev.task_pids()
-    dev.action("databases", cluster, "stop")
-    try:
-        down = dev.create_payment()
-        assert down.status_code == 503 and down.headers.get("Retry-After"), down.text
-    finally:
-        dev.action("databases", cluster, "start")
+    _payments_get_a_retryable_503_while_stopped(dev, "databases", cluster)
     wait_for(lambda: dev.create_payment().status_code == 201, 20, "a payment after PostgreSQL came back")
     assert dev.task_pids() == pids, "a task was restarted: the services must reconnect by themselves"
 
@@ -134,12 +139,7 @@ def test_services_recover_when_redis_restarts(running: Running) -> None:
     before = dev.create_payment(key)
     assert before.status_code == 201, before.text
     pids = dev.task_pids()
-    dev.action("caches", group, "stop")
-    try:
-        down = dev.create_payment()
-        assert down.status_code == 503 and down.headers.get("Retry-After"), down.text
-    finally:
-        dev.action("caches", group, "start")
+    _payments_get_a_retryable_503_while_stopped(dev, "caches", group)
     assert dev.action("caches", group, "scan", {"match": "payments:*"})["keys"] == {}, "a restarted node starts empty"
     retry = wait_for(lambda: (r := dev.create_payment(key)).status_code == 201 and r, 20, "a retry after Redis came back")
     assert retry.json()["id"] == before.json()["id"], "PostgreSQL's unique key is the backstop when Redis lost the key"

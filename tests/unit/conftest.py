@@ -61,6 +61,33 @@ def resolved() -> Callable[[str], EnvironmentConfig]:
     return resolved_config
 
 
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
+    """Each environment's shared evaluation in turn (a module that needs a richer view defines its own ``stack``)."""
+    return evaluated(request.param)
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def run(
+    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
+) -> tuple[EnvironmentConfig, Evaluation]:
+    """Each environment in turn as its resolved configuration and its shared evaluation."""
+    env = request.param
+    return resolved(env), evaluated(env)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    """moto's server in this process on a free 127.0.0.1 port, one per test module (stopped even when a test fails)."""
+    from tools.emulator import server
+
+    running = server.start(in_process=True)
+    try:
+        yield running.endpoint
+    finally:
+        running.stop()
+
+
 @cache
 def stack_graph(env: str) -> Graph:
     """The insight tools' reading of the shared evaluation of ``env`` (one per session)."""

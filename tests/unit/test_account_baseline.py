@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,14 +33,6 @@ ENCRYPTION_RULES = {
     "CLOUD_TRAIL_ENCRYPTION_ENABLED",
     "CLOUDWATCH_LOG_GROUP_ENCRYPTED",
 }
-
-
-@pytest.fixture(scope="module", params=["dev", "staging", "prod"])
-def run(
-    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
-) -> tuple[EnvironmentConfig, Evaluation]:
-    env = request.param
-    return resolved(env), evaluated(env)
 
 
 @pytest.fixture(scope="module", params=["staging", "prod"])
@@ -88,6 +81,36 @@ def _settings_of(evaluation: Evaluation, bucket: Registration, type_: str) -> di
 
 def _depends_on(resource: Registration, dependency: Registration) -> bool:
     return dependency.urn in resource.depends_on
+
+
+@dataclass(frozen=True)
+class AuditBucket:
+    """One audit bucket (AWS Config's or CloudTrail's) of an environment whose preset enables account security."""
+
+    component: str
+    cfg: EnvironmentConfig
+    evaluation: Evaluation
+    bucket: Registration
+
+    @property
+    def env(self) -> str:
+        return self.evaluation.stack
+
+    @property
+    def name(self) -> str:
+        return str(self.bucket.inputs["bucket"])
+
+    def settings(self, type_: str) -> dict[str, Any]:
+        """The inputs of the one ``type_`` resource configuring this bucket."""
+        return _settings_of(self.evaluation, self.bucket, type_)
+
+
+@pytest.fixture(params=["config", "cloudtrail"])
+def audit(request: pytest.FixtureRequest, secured: tuple[EnvironmentConfig, Evaluation]) -> AuditBucket:
+    """Each audit bucket of each secured environment in turn."""
+    cfg, evaluation = secured
+    component = str(request.param)
+    return AuditBucket(component, cfg, evaluation, _bucket_named(evaluation, component))
 
 
 # --- presence -------------------------------------------------------------------------------------
@@ -188,20 +211,15 @@ def test_managed_rule_catalogue_is_well_formed() -> None:
 # --- buckets ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("component", ["config", "cloudtrail"])
-def test_audit_buckets_are_encrypted_private_versioned_tls_only(
-    secured: tuple[EnvironmentConfig, Evaluation], component: str
-) -> None:
-    cfg, evaluation = secured
-    bucket = _bucket_named(evaluation, component)
-    name = bucket.inputs["bucket"]
+def test_audit_buckets_are_encrypted_private_versioned_tls_only(audit: AuditBucket) -> None:
+    cfg, evaluation, bucket, name, component = audit.cfg, audit.evaluation, audit.bucket, audit.name, audit.component
     assert bucket.protect is cfg.protection.protect, f"{name}: protect should be {cfg.protection.protect}"
     assert bucket.retain_on_delete is cfg.protection.retain_on_delete, f"{name}: retain_on_delete"
     # Prod keeps its audit data through any teardown; unprotected staging copies must tear down (issue #8.10).
     expected_force = {"staging": True, "prod": False}[evaluation.stack]
     assert bucket.inputs.get("forceDestroy") is expected_force, f"{name}: forceDestroy should be {expected_force}"
 
-    encryption = _settings_of(evaluation, bucket, SSE)
+    encryption = audit.settings(SSE)
     (rule,) = encryption["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
@@ -211,15 +229,15 @@ def test_audit_buckets_are_encrypted_private_versioned_tls_only(
     # and the key policy grants CloudTrail no Decrypt (issue #8.5); Config's bucket keeps the cheaper key.
     assert rule["bucketKeyEnabled"] is {"cloudtrail": False, "config": True}[component], name
 
-    block = _settings_of(evaluation, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block = audit.settings("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert block[flag] is True, f"{name}: {flag} is off"
-    ownership = _settings_of(evaluation, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    ownership = audit.settings("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced", name
-    versioning = _settings_of(evaluation, bucket, "aws:s3/bucketVersioning:BucketVersioning")
+    versioning = audit.settings("aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["versioningConfiguration"]["status"] == "Enabled", name
 
-    statements = json.loads(_settings_of(evaluation, bucket, "aws:s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
+    statements = json.loads(audit.settings("aws:s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
     deny = [s for s in statements if s["Effect"] == "Deny"]
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in deny), f"{name} accepts plain HTTP"
     service = f"{component}.amazonaws.com"
@@ -307,26 +325,16 @@ AUDIT_RETENTION_DAYS = {"staging": 90, "prod": 365}
 LOCK_MODE = {"staging": "GOVERNANCE", "prod": "COMPLIANCE"}
 
 
-@pytest.mark.parametrize("component", ["config", "cloudtrail"])
-def test_audit_buckets_are_object_locked_for_the_log_retention(
-    secured: tuple[EnvironmentConfig, Evaluation], component: str
-) -> None:
-    _, evaluation = secured
-    env = evaluation.stack
-    bucket = _bucket_named(evaluation, component)
-    assert bucket.inputs.get("objectLockEnabled") is True, f"{bucket.inputs['bucket']}: Object Lock must be on at creation"
-    lock = _settings_of(evaluation, bucket, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+def test_audit_buckets_are_object_locked_for_the_log_retention(audit: AuditBucket) -> None:
+    env, component = audit.env, audit.component
+    assert audit.bucket.inputs.get("objectLockEnabled") is True, f"{audit.name}: Object Lock must be on at creation"
+    lock = audit.settings("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     assert lock["rule"]["defaultRetention"] == {"mode": LOCK_MODE[env], "days": AUDIT_RETENTION_DAYS[env]}, component
 
 
-@pytest.mark.parametrize("component", ["config", "cloudtrail"])
-def test_audit_buckets_archive_then_expire_at_the_retention(
-    secured: tuple[EnvironmentConfig, Evaluation], component: str
-) -> None:
-    _, evaluation = secured
-    env = evaluation.stack
-    bucket = _bucket_named(evaluation, component)
-    (rule,) = _settings_of(evaluation, bucket, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["rules"]
+def test_audit_buckets_archive_then_expire_at_the_retention(audit: AuditBucket) -> None:
+    env, component = audit.env, audit.component
+    (rule,) = audit.settings("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["rules"]
     assert rule["status"] == "Enabled"
     assert rule["expiration"]["days"] == AUDIT_RETENTION_DAYS[env], component
     assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == AUDIT_RETENTION_DAYS[env], component

@@ -10,17 +10,13 @@ isolated data subnets.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from lib import config as cfg
 from lib.components.cache import MAINTENANCE_WINDOW, SNAPSHOT_WINDOW, slow_log_group_name
 from tests.expectations import EXPECTED
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
-ENVS = ("dev", "staging", "prod")
 COMPONENT = "scalepayments:cache:Cache"
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SUBNET_GROUP = "aws:elasticache/subnetGroup:SubnetGroup"
@@ -31,11 +27,6 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 #: Pinned engine (README, "Version policy"); IAM authentication needs Redis 7 or later.
 ENGINE_VERSION = "7.1"
-
-
-@pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
-    return evaluated(request.param)
 
 
 def single(stack: Evaluation, type_: str) -> Registration:

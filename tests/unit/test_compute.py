@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -624,18 +624,33 @@ def _settings(name: str) -> ServiceSettings:
     )
 
 
-def test_container_definitions_without_data_stores_have_no_credentials() -> None:
-    (c,) = compute.container_definitions(
-        _settings("worker"),
+def _container(
+    name: str,
+    *,
+    environment: str,
+    scope: str,
+    region: str,
+    database: compute.DatabaseConnection | None = None,
+    cache: compute.CacheConnection | None = None,
+    peers: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The one container definition of service ``name`` (built by :func:`_settings`) for these deployment inputs."""
+    (container,) = compute.container_definitions(
+        _settings(name),
         image="repo:1",
-        environment="dev",
-        scope="dev",
-        region="us-west-2",
+        environment=environment,
+        scope=scope,
+        region=region,
         log_group_name="/ecs/x",
-        database=None,
-        cache=None,
-        peers={},
+        database=database,
+        cache=cache,
+        peers=peers or {},
     )
+    return container
+
+
+def test_container_definitions_without_data_stores_have_no_credentials() -> None:
+    c = _container("worker", environment="dev", scope="dev", region="us-west-2")
     assert c["secrets"] == []
     assert not [e for e in c["environment"] if e["name"].startswith(("DB_", "REDIS_"))]
     assert c["portMappings"][0]["containerPort"] == 9090
@@ -644,13 +659,11 @@ def test_container_definitions_without_data_stores_have_no_credentials() -> None
 
 
 def test_container_definitions_name_the_identities_not_secrets() -> None:
-    (c,) = compute.container_definitions(
-        _settings("payment"),
-        image="repo:1",
+    c = _container(
+        "payment",
         environment="prod",
         scope="prod-pr7",
         region="us-east-1",
-        log_group_name="/ecs/x",
         database=compute.DatabaseConnection(endpoint="w", port=5432, name="payments", user="scalepay_payment"),
         cache=compute.CacheConnection(endpoint="c", port=6379, user="scalepay-payment-redis-prod", replication_group_id="g"),
         peers={"notification": 8080},

@@ -10,9 +10,6 @@ parameters, audit log export.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-
-import pytest
 
 from lib import config as cfg
 from lib.components.database import (
@@ -24,7 +21,6 @@ from lib.components.database import (
 from tests.expectations import EXPECTED
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
-ENVS = ("dev", "staging", "prod")
 COMPONENT = "scalepayments:database:Database"
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -36,11 +32,6 @@ ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 #: The database the services connect to (their task definitions name it as DB_NAME; test_compute checks that side).
 DATABASE_NAME = "payments"
-
-
-@pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
-    return evaluated(request.param)
 
 
 def mine(stack: Evaluation, type_: str) -> list[Registration]:

@@ -25,7 +25,7 @@ from lib.cidr import plan_subnets
 from lib.config import PRESETS, Environment
 from tools import deploy as deploy_cli
 from tools import outputs as outputs_cli
-from tools.emulator import Aws, DeploymentError, EmulatorMocks, Request, UnknownTypeError, account_aws, server, state
+from tools.emulator import Aws, DeploymentError, EmulatorMocks, Request, UnknownTypeError, account_aws, state
 from tools.emulator.engine import ResourceHandler, normalize
 from tools.emulator.handlers import CALLS, HANDLERS
 from tools.evaluate import Evaluation, FakeAws, default_config, evaluate
@@ -190,16 +190,6 @@ def test_outputs_cli_reads_pulumi_stack_output(tmp_path: Path, monkeypatch: pyte
 
 
 # --- a real round trip against an in-process emulator -----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    """moto's server in this process on a free 127.0.0.1 port."""
-    running = server.start(in_process=True)
-    try:
-        yield running.endpoint
-    finally:
-        running.stop()
 
 
 @contextlib.contextmanager

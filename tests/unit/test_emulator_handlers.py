@@ -25,7 +25,7 @@ import pulumi
 import pytest
 
 from tools import deploy as deploy_cli
-from tools.emulator import Aws, EmulatorMocks, Request, account_aws, server
+from tools.emulator import Aws, EmulatorMocks, Request, account_aws
 from tools.emulator.engine import CreatedResource, ResourceHandler
 from tools.emulator.handlers import CALLS, HANDLERS, REGISTRY, DiscoveryError, discover, token_module
 from tools.emulator.handlers.translate import GoneError, none_when
@@ -238,16 +238,6 @@ def test_none_when_turns_listed_not_found_errors_and_gone_into_none() -> None:
 
 
 # --- round trips against an in-process emulator -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    """moto's server in this process on a free 127.0.0.1 port (stopped even when a test fails)."""
-    running = server.start(in_process=True)
-    try:
-        yield running.endpoint
-    finally:
-        running.stop()
 
 
 @dataclass

@@ -7,7 +7,6 @@ program reads: a wrong preset threshold must fail here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ from tools.evaluate import Evaluation, Registration, default_config, evaluate
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 COMPONENT_TOKEN = "scalepayments:observability:Observability"
-
-
-@pytest.fixture(scope="module", params=["dev", "staging", "prod"])
-def run(
-    request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation], resolved: Callable[[str], EnvironmentConfig]
-) -> tuple[EnvironmentConfig, Evaluation]:
-    env = request.param
-    return resolved(env), evaluated(env)
 
 
 def _ours(evaluation: Evaluation, type_: str) -> list[Registration]:

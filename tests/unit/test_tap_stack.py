@@ -24,11 +24,6 @@ ENVS = ("dev", "staging", "prod")
 STANDARD_TAGS = ("Project", "Environment", "Component", "ManagedBy", "CostCenter", "Compliance")
 
 
-@pytest.fixture(scope="module", params=ENVS)
-def stack(request: pytest.FixtureRequest, evaluated: Callable[[str], Evaluation]) -> Evaluation:
-    return evaluated(request.param)
-
-
 @pytest.fixture(scope="module")
 def stacks(evaluated: Callable[[str], Evaluation]) -> dict[str, Evaluation]:
     return {env: evaluated(env) for env in ENVS}
