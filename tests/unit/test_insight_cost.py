@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from lib.config import AURORA_POSTGRES_CLASSES, PRESETS
+from lib.config import AURORA_POSTGRES_CLASSES, PRESETS, Environment
 from tools.evaluate import Evaluation, Registration, default_config, evaluate
 from tools.insight import cost
 from tools.insight.cost import FREE, PRICED, Estimate, estimate
@@ -200,7 +200,7 @@ def test_a_missing_price_names_the_key() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_min_scale_runs_min_tasks_and_max_scale_max_tasks(env: str, estimates: dict[str, Estimate]) -> None:
-    compute = PRESETS[__import__("lib.config", fromlist=["Environment"]).Environment(env)].compute
+    compute = PRESETS[Environment(env)].compute
     result = estimates[env]
     hours = result.usage.hours_per_month
     for service in compute.services:
