@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.common.config import ApiConfig
-from services.common.eastwest import EastWestClient
+from services.common.eastwest import EastWestClient, send_event
 from services.common.schemas import IDEMPOTENCY_KEY_PATTERN, Event, Payment, PaymentRequest, event_id_for
-from services.common.web import aclose_all, create_app, error_response
+from services.common.web import aclose_all, app_state, create_app, error_response
 
 __all__ = ["create_api_app"]
 
@@ -48,9 +48,7 @@ class ApiDependencies:
 
 
 def _deps(request: Request) -> ApiDependencies:
-    deps = request.app.state.deps
-    assert isinstance(deps, ApiDependencies)
-    return deps
+    return app_state(request, ApiDependencies)
 
 
 def _relay(response: httpx.Response, expected: int) -> tuple[Payment | None, JSONResponse]:
@@ -83,12 +81,7 @@ async def send_requested_event(notification: EastWestClient, payment: Payment, o
         occurred_at=occurred_at,
         data={"merchant_id": payment.merchant_id, "amount_minor": payment.amount_minor, "currency": payment.currency},
     )
-    try:
-        response = await notification.request("POST", "/internal/events", json=event.model_dump(mode="json"), idempotent=True)
-        if response.status_code >= 300:
-            log.warning("event not accepted", extra={"event_type": event.type, "status": response.status_code})
-    except Exception as exc:
-        log.warning("event delivery failed", extra={"event_type": event.type, "error": type(exc).__name__})
+    await send_event(notification, event, log)
 
 
 router = APIRouter(prefix="/api")

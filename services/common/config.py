@@ -195,6 +195,9 @@ def _service_users(raw: str) -> Mapping[str, str]:
 _ALL_SERVICES = frozenset(SERVICES)
 _DB_READERS = frozenset({"payment", "notification"})
 _DB_SERVERS = frozenset({"payment", "notification", MIGRATE})
+_REDIS_READERS = frozenset({"payment"})
+_MIGRATE_ONLY = frozenset({MIGRATE})
+_HOST_NAME = _pattern(r"[A-Za-z0-9.\-]{1,253}")  # DB_HOST and REDIS_HOST: an endpoint's host name
 
 SERVICE_NAME = Variable("SERVICE_NAME", _one_of(*SERVICES), "api, payment or notification", _ALL_SERVICES, example="payment")
 ENVIRONMENT = Variable("ENVIRONMENT", _one_of("dev", "staging", "prod"), "dev, staging or prod", _ALL_SERVICES, example="prod")
@@ -226,9 +229,7 @@ NOTIFICATION_URL = Variable(
     frozenset({"api", "payment"}),
     example="http://notification:8080",
 )
-DB_HOST = Variable(
-    "DB_HOST", _pattern(r"[A-Za-z0-9.\-]{1,253}"), "a host name or IPv4 address", _DB_SERVERS, example="<cluster endpoint>"
-)
+DB_HOST = Variable("DB_HOST", _HOST_NAME, "a host name or IPv4 address", _DB_SERVERS, example="<cluster endpoint>")
 DB_PORT = Variable("DB_PORT", _int_range(1, 65535), "integer 1-65535", _DB_SERVERS, example="5432")
 DB_NAME = Variable("DB_NAME", _pattern(_IDENTIFIER), "a PostgreSQL identifier [a-z_][a-z0-9_]*", _DB_SERVERS, example="scalepay")
 DB_USER = Variable(
@@ -249,42 +250,36 @@ DB_SSL_ROOT_CERT = Variable(
     _DB_SERVERS,
     example="/etc/ssl/certs/rds-global-bundle.pem",
 )
-REDIS_HOST = Variable(
-    "REDIS_HOST",
-    _pattern(r"[A-Za-z0-9.\-]{1,253}"),
-    "a host name or IPv4 address",
-    frozenset({"payment"}),
-    example="<primary endpoint>",
-)
-REDIS_PORT = Variable("REDIS_PORT", _int_range(1, 65535), "integer 1-65535", frozenset({"payment"}), example="6379")
-REDIS_TLS = Variable("REDIS_TLS", _bool, "true or false (true outside dev)", frozenset({"payment"}), example="true")
+REDIS_HOST = Variable("REDIS_HOST", _HOST_NAME, "a host name or IPv4 address", _REDIS_READERS, example="<primary endpoint>")
+REDIS_PORT = Variable("REDIS_PORT", _int_range(1, 65535), "integer 1-65535", _REDIS_READERS, example="6379")
+REDIS_TLS = Variable("REDIS_TLS", _bool, "true or false (true outside dev)", _REDIS_READERS, example="true")
 REDIS_USER = Variable(
     "REDIS_USER",
     _pattern(r"[A-Za-z0-9_\-]{1,40}"),
     "an ElastiCache user name [A-Za-z0-9_-]{1,40}",
-    frozenset({"payment"}),
+    _REDIS_READERS,
     example="scalepay-payment",
 )
-REDIS_AUTH = Variable("REDIS_AUTH", _one_of("iam"), "iam (ElastiCache IAM authentication)", frozenset({"payment"}), example="iam")
+REDIS_AUTH = Variable("REDIS_AUTH", _one_of("iam"), "iam (ElastiCache IAM authentication)", _REDIS_READERS, example="iam")
 REDIS_CACHE_NAME = Variable(
     "REDIS_CACHE_NAME",
     _pattern(r"[a-z][a-z0-9\-]{0,39}"),
     "the replication group id: [a-z][a-z0-9-]{0,39}",
-    frozenset({"payment"}),
+    _REDIS_READERS,
     example="scalepay-redis-prod",
 )
 DB_SERVICE_USERS = Variable(
     "DB_SERVICE_USERS",
     _service_users,
     "payment=<role>,notification=<role> (distinct PostgreSQL role names)",
-    frozenset({MIGRATE}),
+    _MIGRATE_ONLY,
     example="payment=scalepay_payment,notification=scalepay_notification",
 )
 DB_MASTER_USERNAME = Variable(
     "DB_MASTER_USERNAME",
     _pattern(_IDENTIFIER),
     "the master role name",
-    frozenset({MIGRATE}),
+    _MIGRATE_ONLY,
     source="secret",
     example="<from the RDS secret>",
 )
@@ -292,7 +287,7 @@ DB_MASTER_PASSWORD = Variable(
     "DB_MASTER_PASSWORD",
     _non_empty,
     "a non-empty password",
-    frozenset({MIGRATE}),
+    _MIGRATE_ONLY,
     source="secret",
     example="<from the RDS secret>",
 )

@@ -19,8 +19,9 @@ import httpx
 
 from services.common.errors import DependencyUnavailableError
 from services.common.logs import request_id_var
+from services.common.schemas import Event
 
-__all__ = ["EastWestClient", "UpstreamUnavailableError"]
+__all__ = ["EastWestClient", "UpstreamUnavailableError", "send_event"]
 
 log = logging.getLogger("services.eastwest")
 
@@ -103,3 +104,16 @@ class EastWestClient:
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self._client.aclose()
+
+
+async def send_event(notification: EastWestClient, event: Event, logger: logging.Logger, **context: str) -> None:
+    """POST ``event`` to notification's ``/internal/events``; best effort: a refusal or a failure is logged on ``logger``
+    (with ``event_type`` and ``context``), never raised (the caller's own work is done whatever happens here)."""
+    fields: dict[str, object] = {"event_type": event.type, **context}
+    try:
+        # Idempotent: notification records an event once per event id, so a retried delivery stores nothing twice.
+        response = await notification.request("POST", "/internal/events", json=event.model_dump(mode="json"), idempotent=True)
+        if response.status_code >= 300:
+            logger.warning("event not accepted", extra={**fields, "status": response.status_code})
+    except Exception as exc:
+        logger.warning("event delivery failed", extra={**fields, "error": type(exc).__name__})

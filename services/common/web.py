@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, unquote_plus
 
 import botocore.exceptions
@@ -49,6 +49,7 @@ __all__ = [
     "ApiError",
     "DependencyUnavailableError",
     "RequestMiddleware",
+    "app_state",
     "create_app",
     "error_response",
     "serve",
@@ -65,6 +66,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{8,128}")
 # Headers the services read (only these are scanned for card data: scanning e.g. trace headers, which are random hex,
 # would reject a small fraction of legitimate requests).
 _SCANNED_HEADERS = (b"idempotency-key",)
+
+T = TypeVar("T")
 
 access_log = logging.getLogger("access")
 log = logging.getLogger("services.web")
@@ -347,6 +350,13 @@ def create_app(
         routes.extend(router.routes)  # the routers' own routes carry their full path templates
     app.add_middleware(RequestMiddleware, config=config, routes=tuple(routes))
     return app
+
+
+def app_state(request: Request, kind: type[T], name: str = "deps") -> T:
+    """``request.app.state.<name>`` as the app's lifespan set it (what the endpoints use), checked to be a ``kind``."""
+    value = getattr(request.app.state, name)
+    assert isinstance(value, kind)
+    return value
 
 
 def serve(app: FastAPI, config: ServiceConfig) -> None:

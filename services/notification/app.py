@@ -25,7 +25,7 @@ from services.common.auth import RdsTokenGenerator
 from services.common.config import NotificationConfig
 from services.common.db import create_pool
 from services.common.schemas import Event, EventList, EventReceipt
-from services.common.web import aclose_all, create_app
+from services.common.web import aclose_all, app_state, create_app
 
 __all__ = ["create_notification_app"]
 
@@ -33,9 +33,7 @@ router = APIRouter()
 
 
 def _pool(request: Request) -> AsyncConnectionPool[Any]:
-    pool = request.app.state.pool
-    assert isinstance(pool, AsyncConnectionPool)
-    return pool
+    return app_state(request, AsyncConnectionPool, "pool")
 
 
 @router.post("/internal/events", status_code=202)

@@ -32,10 +32,10 @@ from services.common.auth import ElastiCacheTokenSigner, RdsTokenGenerator
 from services.common.cache import create_redis
 from services.common.config import PaymentConfig
 from services.common.db import create_pool
-from services.common.eastwest import EastWestClient
+from services.common.eastwest import EastWestClient, send_event
 from services.common.errors import ApiError
 from services.common.schemas import IDEMPOTENCY_KEY_PATTERN, Event, Payment, PaymentRequest, event_id_for, request_hash
-from services.common.web import aclose_all, create_app
+from services.common.web import aclose_all, app_state, create_app
 from services.payment import store
 from services.payment.idempotency import IdempotencyStore, InFlight, Mismatch, Proceed, Replay
 
@@ -55,9 +55,7 @@ class PaymentDependencies:
 
 
 def _deps(request: Request) -> PaymentDependencies:
-    deps = request.app.state.deps
-    assert isinstance(deps, PaymentDependencies)
-    return deps
+    return app_state(request, PaymentDependencies)
 
 
 def _created(payment: Payment, *, replayed: bool) -> JSONResponse:
@@ -80,18 +78,8 @@ async def publish_events(notification: EastWestClient, payment: Payment, event_t
                 "status": payment.status,
             },
         )
-        try:
-            response = await notification.request("POST", "/internal/events", json=event.model_dump(mode="json"), idempotent=True)
-            if response.status_code >= 300:
-                log.warning(
-                    "event not accepted",
-                    extra={"event_type": event_type, "payment_id": str(payment.id), "status": response.status_code},
-                )
-        except Exception as exc:  # best effort: the payment is committed whatever happens here
-            log.warning(
-                "event delivery failed",
-                extra={"event_type": event_type, "payment_id": str(payment.id), "error": type(exc).__name__},
-            )
+        # Best effort: the payment is committed whatever happens here.
+        await send_event(notification, event, log, payment_id=str(payment.id))
 
 
 router = APIRouter()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from services.common.config import required_variables
+from services.common.logs import configure_logging
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES_DIR = REPO_ROOT / "services"
@@ -41,11 +44,36 @@ REDIS_ACCESS = "nopass ~payments:* -@all +@read +@write +@connection -@dangerous
 MAX_BODY = 4096
 
 
+@contextmanager
+def captured_logging(service: str) -> Iterator[io.StringIO]:
+    """Root logging configured as in ``service`` (environment dev), into a buffer; the previous handlers and level are
+    restored afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging(service, "dev", stream=stream)
+    try:
+        yield stream
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now (bind to port 0 and read it back)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_healthcheck(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m services.common.healthcheck`` as the container's HEALTHCHECK runs it, with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.common.healthcheck"], env=env, capture_output=True, text=True, timeout=10
+    )
 
 
 def process_env() -> dict[str, str]:

@@ -47,6 +47,25 @@ def parse_token(token: str) -> tuple[str, str, dict[str, str], str]:
     return parts.netloc, parts.path, params, parts.query
 
 
+def parse_connect_token(token: str, service: str) -> tuple[str, dict[str, str], str]:
+    """(host[:port], query parameters, raw query) of a token, after checking what every connect token for ``service``
+    signed at :data:`NOW` with the session's credentials carries: ``/?Action=connect``, ``service``'s scope, 900 s,
+    signed over the host header only, the session token."""
+    host, path, params, query = parse_token(token)
+    assert path == "/"
+    assert params["Action"] == "connect"
+    expected = {
+        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+        "X-Amz-Credential": f"{ACCESS_KEY}/20260304/{REGION}/{service}/aws4_request",
+        "X-Amz-Date": "20260304T050607Z",
+        "X-Amz-Expires": "900",
+        "X-Amz-SignedHeaders": "host",
+        "X-Amz-Security-Token": SESSION_TOKEN,
+    }
+    assert {name: params.get(name) for name in expected} == expected
+    return host, params, query
+
+
 def sigv4_signature(host: str, params: dict[str, str], service: str, secret_key: str) -> str:
     """SigV4 query-string signature computed from the specification with hashlib/hmac only (no botocore)."""
     unsigned = {k: v for k, v in params.items() if k != "X-Amz-Signature"}
@@ -66,17 +85,9 @@ def test_rds_token_is_a_presigned_connect_for_the_db_user(session: botocore.sess
     token = RdsTokenGenerator(
         "scalepay-prod.cluster-abc.eu-west-1.rds.amazonaws.com", 5432, "scalepay_payment", REGION, session=session
     ).token()
-    host, path, params, _ = parse_token(token)
+    host, params, _ = parse_connect_token(token, "rds-db")
     assert host == "scalepay-prod.cluster-abc.eu-west-1.rds.amazonaws.com:5432"
-    assert path == "/"
-    assert params["Action"] == "connect"
     assert params["DBUser"] == "scalepay_payment"
-    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
-    assert params["X-Amz-Credential"] == f"{ACCESS_KEY}/20260304/{REGION}/rds-db/aws4_request"
-    assert params["X-Amz-Date"] == "20260304T050607Z"
-    assert params["X-Amz-Expires"] == "900"
-    assert params["X-Amz-SignedHeaders"] == "host"
-    assert params["X-Amz-Security-Token"] == SESSION_TOKEN
     assert params["X-Amz-Signature"] == sigv4_signature(host, params, "rds-db", SECRET_KEY)
 
 
@@ -86,16 +97,9 @@ def test_elasticache_token_matches_an_independent_sigv4_query_auth(
     """``<cache name>/?Action=connect&User=<user>``: scheme stripped, elasticache scope, 900 s, same signature as
     botocore's SigV4QueryAuth and as the specification computed by hand, for the same time and credentials."""
     token = ElastiCacheTokenSigner("scalepay-redis-prod", "scalepay-payment", REGION, session=session).token()
-    host, path, params, query = parse_token(token)
+    host, params, query = parse_connect_token(token, "elasticache")
     assert host == "scalepay-redis-prod"
-    assert path == "/"
-    assert params["Action"] == "connect"
     assert params["User"] == "scalepay-payment"
-    assert params["X-Amz-Credential"] == f"{ACCESS_KEY}/20260304/{REGION}/elasticache/aws4_request"
-    assert params["X-Amz-Date"] == "20260304T050607Z"
-    assert params["X-Amz-Expires"] == "900"
-    assert params["X-Amz-SignedHeaders"] == "host"
-    assert params["X-Amz-Security-Token"] == SESSION_TOKEN
 
     reference = AWSRequest(method="GET", url="http://scalepay-redis-prod/?Action=connect&User=scalepay-payment")
     botocore.auth.SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY, SESSION_TOKEN), "elasticache", REGION, expires=900).add_auth(

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from services.common.healthcheck import check
-from services.tests.support import REPO_ROOT, free_port
+from services.tests.support import REPO_ROOT, free_port, run_healthcheck
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,21 +86,9 @@ def test_module_exit_status_and_start_up_time(server: ThreadingHTTPServer) -> No
     """As the container runs it: exit 0 when healthy, 1 when not; imports nothing heavy (well under a second)."""
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
     started = time.monotonic()
-    ok = subprocess.run(
-        [sys.executable, "-m", "services.common.healthcheck"],
-        env={**base, **env_for(server, "/ok/health")},
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
+    ok = run_healthcheck({**base, **env_for(server, "/ok/health")})
     elapsed = time.monotonic() - started
-    bad = subprocess.run(
-        [sys.executable, "-m", "services.common.healthcheck"],
-        env={**base, **env_for(server, "/error/health")},
-        capture_output=True,
-        text=True,
-        timeout=10,
-    )
+    bad = run_healthcheck({**base, **env_for(server, "/error/health")})
     assert ok.returncode == 0 and ok.stderr == ""
     assert bad.returncode == 1 and bad.stderr.strip() == "unhealthy: GET /error/health answered 503"
     assert elapsed < 1.0

@@ -61,6 +61,13 @@ def run_with(server: LocalRedis, body: Callable[[IdempotencyStore, redis.asyncio
     return asyncio.run(main())
 
 
+async def claim(store: IdempotencyStore, merchant: str, key: str) -> Proceed:
+    """Begin ``key`` with :data:`HASH_A`, which must make this request its owner."""
+    decision = await store.begin(merchant, key, HASH_A)
+    assert isinstance(decision, Proceed)
+    return decision
+
+
 @pytest.fixture
 def merchant() -> str:
     """A merchant id of its own per test, so keys never collide between tests."""
@@ -71,8 +78,7 @@ def test_first_request_claims_the_key_with_a_short_ttl(redis_server: LocalRedis,
     """SET NX: the first request proceeds; the key is in flight, with the in-flight TTL."""
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
-        decision = await store.begin(merchant, "key-00000001", HASH_A)
-        assert isinstance(decision, Proceed)
+        decision = await claim(store, merchant, "key-00000001")
         assert decision.key == f"payments:idem:{merchant}:key-00000001"
         assert (await store.get(merchant, "key-00000001")) == Record.loads(decision.lock_value)
         assert 0 < await client.ttl(decision.key) <= IN_FLIGHT_TTL_SECONDS
@@ -86,8 +92,7 @@ def test_completed_key_replays_for_a_day(redis_server: LocalRedis, merchant: str
     """After completion: same body -> the same payment; other body -> mismatch; TTL about 24 h."""
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
-        decision = await store.begin(merchant, "key-00000002", HASH_A)
-        assert isinstance(decision, Proceed)
+        decision = await claim(store, merchant, "key-00000002")
         await store.complete(decision, HASH_A, PAYMENT)
         assert await store.begin(merchant, "key-00000002", HASH_A) == Replay(PAYMENT)
         assert await store.begin(merchant, "key-00000002", HASH_B) == Mismatch()
@@ -100,11 +105,10 @@ def test_release_frees_the_key_for_a_retry(redis_server: LocalRedis, merchant: s
     """A failed first attempt releases the key, so the client's retry is processed."""
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
-        first = await store.begin(merchant, "key-00000003", HASH_A)
-        assert isinstance(first, Proceed)
+        first = await claim(store, merchant, "key-00000003")
         assert await store.release(first)
         assert await client.exists(first.key) == 0
-        assert isinstance(await store.begin(merchant, "key-00000003", HASH_A), Proceed)
+        await claim(store, merchant, "key-00000003")
 
     run_with(redis_server, body)
 
@@ -113,11 +117,10 @@ def test_an_expired_owner_cannot_release_the_next_request(redis_server: LocalRed
     """Release deletes only this request's own in-flight value: a stale owner leaves the next request's claim alone."""
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
-        stale = await store.begin(merchant, "key-00000004", HASH_A)
-        assert isinstance(stale, Proceed)
+        stale = await claim(store, merchant, "key-00000004")
         await client.delete(stale.key)  # the in-flight TTL ran out
-        current = await store.begin(merchant, "key-00000004", HASH_A)
-        assert isinstance(current, Proceed) and current.lock_value != stale.lock_value
+        current = await claim(store, merchant, "key-00000004")
+        assert current.lock_value != stale.lock_value
         assert not await store.release(stale)
         assert (await store.get(merchant, "key-00000004")) == Record.loads(current.lock_value)
 
@@ -128,8 +131,7 @@ def test_only_read_write_connection_commands_are_needed(redis_server: LocalRedis
     """The store works under the infrastructure's ACL (-@all +@read +@write +@connection): scripts are refused there."""
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
-        decision = await store.begin(merchant, "key-00000006", HASH_A)
-        assert isinstance(decision, Proceed)
+        decision = await claim(store, merchant, "key-00000006")
         await store.complete(decision, HASH_A, PAYMENT)
         with pytest.raises(redis.exceptions.NoPermissionError):
             await client.eval("return 1", 0)
@@ -144,8 +146,8 @@ def test_in_flight_key_expires_by_itself(redis_server: LocalRedis, merchant: str
 
     async def body(store: IdempotencyStore, client: redis.asyncio.Redis) -> None:
         short = IdempotencyStore(client, in_flight_ttl=1)
-        assert isinstance(await short.begin(merchant, "key-00000005", HASH_A), Proceed)
+        await claim(short, merchant, "key-00000005")
         await asyncio.sleep(1.2)
-        assert isinstance(await short.begin(merchant, "key-00000005", HASH_A), Proceed)
+        await claim(short, merchant, "key-00000005")
 
     run_with(redis_server, body)

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.logs import configure_logging, emf_block, request_id_var
+from services.common.logs import emf_block, request_id_var
+from services.tests.support import captured_logging
 
 PAN = "4111111111111111"
 
@@ -17,18 +18,8 @@ PAN = "4111111111111111"
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
     """Root logging configured as in a service, into a buffer; restored afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("payment", "dev", stream=stream)
-    try:
+    with captured_logging("payment") as stream:
         yield stream
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved_handlers:
-            root.addHandler(handler)
-        root.setLevel(saved_level)
 
 
 def records(stream: io.StringIO) -> list[dict[str, object]]:

@@ -42,6 +42,30 @@ def with_pool(postgres: LocalPostgres, dbname: str, body: Callable[[AsyncConnect
     return asyncio.run(main())
 
 
+def create_one(postgres: LocalPostgres, dbname: str, request: PaymentRequest, key: str, digest: str) -> Payment:
+    """``store.create_payment`` on a connection of its own; the payment it committed."""
+
+    async def body(pool: AsyncConnectionPool[Any]) -> Payment:
+        async with pool.connection() as conn:
+            return await store.create_payment(conn, request, key, digest)
+
+    return with_pool(postgres, dbname, body)
+
+
+def insert_payment_and_transaction(conn: psycopg.Connection[Any], payment_id: uuid.UUID, transaction_id: uuid.UUID) -> None:
+    """By hand on ``conn`` (no store): an authorized m_bad payment of 100 EUR and its authorization ledger transaction,
+    with no entries yet (nothing committed)."""
+    conn.execute(
+        "INSERT INTO payment.payments (id, merchant_id, amount_minor, currency, status, payment_method_token,"
+        " idempotency_key, request_hash) VALUES (%s, 'm_bad', 100, 'EUR', 'authorized', 'tok_bad0000001', %s, %s)",
+        (payment_id, f"key-{payment_id}", "c" * 64),
+    )
+    conn.execute(
+        "INSERT INTO payment.ledger_transactions (id, payment_id, kind) VALUES (%s, %s, 'authorization')",
+        (transaction_id, payment_id),
+    )
+
+
 def new_request(**overrides: Any) -> tuple[PaymentRequest, str, str]:
     """(request, idempotency key, request hash) for a fresh payment."""
     request = PaymentRequest.model_validate(
@@ -70,13 +94,7 @@ def unbalanced_transactions(postgres: LocalPostgres, dbname: str) -> list[tuple[
 
 def test_authorize_writes_the_payment_and_balanced_entries(postgres: LocalPostgres, migrated_database: str) -> None:
     """One authorization transaction, two entries, debits == credits; the row and the entries commit together."""
-    request, key, digest = new_request()
-
-    async def body(pool: AsyncConnectionPool[Any]) -> Payment:
-        async with pool.connection() as conn:
-            return await store.create_payment(conn, request, key, digest)
-
-    payment = with_pool(postgres, migrated_database, body)
+    payment = create_one(postgres, migrated_database, *new_request())
     assert payment.status == "authorized" and payment.amount_minor == 2500 and payment.captured_at is None
     assert ledger(postgres, migrated_database, payment.id) == [
         ("authorization", "authorizations_receivable", "debit", 2500, "EUR"),
@@ -114,13 +132,7 @@ def test_capture_adds_balanced_entries_once(postgres: LocalPostgres, migrated_da
 
 def test_authorize_with_capture_is_one_transaction(postgres: LocalPostgres, migrated_database: str) -> None:
     """``capture: true`` authorizes and captures in the same database transaction (two ledger transactions)."""
-    request, key, digest = new_request(capture=True)
-
-    async def body(pool: AsyncConnectionPool[Any]) -> Payment:
-        async with pool.connection() as conn:
-            return await store.create_payment(conn, request, key, digest)
-
-    payment = with_pool(postgres, migrated_database, body)
+    payment = create_one(postgres, migrated_database, *new_request(capture=True))
     assert payment.status == "captured"
     assert [e[0] for e in ledger(postgres, migrated_database, payment.id)] == ["authorization"] * 2 + ["capture"] * 4
     rows = postgres.query(
@@ -136,15 +148,7 @@ def test_the_database_refuses_an_unbalanced_transaction(postgres: LocalPostgres,
     payment_id, transaction_id = uuid.uuid4(), uuid.uuid4()
     conninfo = postgres.tcp_conninfo(user=PAYMENT_ROLE, dbname=migrated_database)
     with psycopg.connect(conninfo) as conn:
-        conn.execute(
-            "INSERT INTO payment.payments (id, merchant_id, amount_minor, currency, status, payment_method_token,"
-            " idempotency_key, request_hash) VALUES (%s, 'm_bad', 100, 'EUR', 'authorized', 'tok_bad0000001', %s, %s)",
-            (payment_id, f"key-{payment_id}", "c" * 64),
-        )
-        conn.execute(
-            "INSERT INTO payment.ledger_transactions (id, payment_id, kind) VALUES (%s, %s, 'authorization')",
-            (transaction_id, payment_id),
-        )
+        insert_payment_and_transaction(conn, payment_id, transaction_id)
         conn.execute(
             "INSERT INTO payment.ledger_entries (transaction_id, account, direction, amount_minor, currency) VALUES"
             " (%s, 'authorizations_receivable', 'debit', 100, 'EUR'), (%s, 'merchant_pending:m_bad', 'credit', 99, 'EUR')",
@@ -162,15 +166,7 @@ def test_a_transaction_with_a_single_entry_or_none_is_refused(postgres: LocalPos
     """A ledger transaction needs at least two entries, checked at commit even when it has none."""
     payment_id = uuid.uuid4()
     with psycopg.connect(postgres.tcp_conninfo(user=PAYMENT_ROLE, dbname=migrated_database)) as conn:
-        conn.execute(
-            "INSERT INTO payment.payments (id, merchant_id, amount_minor, currency, status, payment_method_token,"
-            " idempotency_key, request_hash) VALUES (%s, 'm_bad', 100, 'EUR', 'authorized', 'tok_bad0000001', %s, %s)",
-            (payment_id, f"key-{payment_id}", "c" * 64),
-        )
-        conn.execute(
-            "INSERT INTO payment.ledger_transactions (id, payment_id, kind) VALUES (%s, %s, 'authorization')",
-            (uuid.uuid4(), payment_id),
-        )
+        insert_payment_and_transaction(conn, payment_id, uuid.uuid4())
         with pytest.raises(psycopg.errors.CheckViolation, match="has 0 entries; at least 2 are required"):
             conn.commit()
 
@@ -179,13 +175,7 @@ def test_a_failure_mid_way_leaves_nothing(postgres: LocalPostgres, migrated_data
     """The payment row is inserted, then writing its ledger entries fails: neither the row nor any ledger row remains.
     Same for a capture: the status stays authorized and no capture entries exist."""
     request, key, digest = new_request(merchant_id="m_midway")
-    authorized_request, authorized_key, authorized_digest = new_request(merchant_id="m_midway")
-
-    async def authorize_one(pool: AsyncConnectionPool[Any]) -> Payment:
-        async with pool.connection() as conn:
-            return await store.create_payment(conn, authorized_request, authorized_key, authorized_digest)
-
-    authorized = with_pool(postgres, migrated_database, authorize_one)
+    authorized = create_one(postgres, migrated_database, *new_request(merchant_id="m_midway"))
     # Writing ledger entries now fails (after the payment INSERT / the ledger transaction INSERT succeeded).
     postgres.execute(f"REVOKE INSERT ON payment.ledger_entries FROM {PAYMENT_ROLE}", dbname=migrated_database)
     try:
@@ -236,13 +226,7 @@ def test_the_ledger_is_append_only_even_for_the_owner(postgres: LocalPostgres, m
 
 def test_payment_status_and_amount_cannot_be_rewritten(postgres: LocalPostgres, migrated_database: str) -> None:
     """captured -> authorized and amount changes are refused by the database, whoever asks."""
-    request, key, digest = new_request(capture=True)
-
-    async def body(pool: AsyncConnectionPool[Any]) -> Payment:
-        async with pool.connection() as conn:
-            return await store.create_payment(conn, request, key, digest)
-
-    payment = with_pool(postgres, migrated_database, body)
+    payment = create_one(postgres, migrated_database, *new_request(capture=True))
     with psycopg.connect(postgres.tcp_conninfo(user=PAYMENT_ROLE, dbname=migrated_database), autocommit=True) as conn:
         with pytest.raises(psycopg.errors.CheckViolation, match="status cannot go from captured to authorized"):
             conn.execute("UPDATE payment.payments SET status = 'authorized', captured_at = NULL WHERE id = %s", (payment.id,))

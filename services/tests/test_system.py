@@ -11,12 +11,11 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from services.tests.support import (
     contract_env,
     free_port,
     process_env,
+    run_healthcheck,
     running,
     service_values,
     wait_until,
@@ -101,6 +101,17 @@ def payment_body(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def event_body(payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A valid POST /internal/events body (a fresh event id) for ``payment_id``, carrying ``data``."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "payment.authorized",
+        "payment_id": payment_id,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "data": data,
+    }
+
+
 def create(client: httpx.Client, stack: Stack, body: dict[str, Any], key: str | None = None) -> httpx.Response:
     """POST /api/payments with an Idempotency-Key."""
     return client.post(f"{stack.api.url}/api/payments", json=body, headers={"Idempotency-Key": key or f"key-{uuid.uuid4()}"})
@@ -113,6 +124,16 @@ def events_of(client: httpx.Client, stack: Stack, payment_id: str) -> list[dict[
     events = response.json()["events"]
     assert isinstance(events, list)
     return events
+
+
+@contextmanager
+def stopped(server: LocalPostgres | LocalRedis) -> Iterator[None]:
+    """``server`` down for the duration of the block, started again afterwards (whatever happens in the block)."""
+    server.stop()
+    try:
+        yield
+    finally:
+        server.start()
 
 
 def test_end_to_end_authorize_read_capture_and_events(stack: Stack, client: httpx.Client) -> None:
@@ -153,13 +174,7 @@ def test_end_to_end_authorize_read_capture_and_events(stack: Stack, client: http
 def test_events_are_recorded_once_per_event_id(stack: Stack, client: httpx.Client) -> None:
     """Sending the same event twice is accepted twice and stored once."""
     payment_id = str(uuid.uuid4())
-    event = {
-        "event_id": str(uuid.uuid4()),
-        "type": "payment.authorized",
-        "payment_id": payment_id,
-        "occurred_at": "2026-01-01T00:00:00Z",
-        "data": {"merchant_id": "m_x"},
-    }
+    event = event_body(payment_id, {"merchant_id": "m_x"})
     first = client.post(f"{stack.notification.url}/internal/events", json=event)
     second = client.post(f"{stack.notification.url}/internal/events", json=event)
     assert (first.status_code, first.json()["duplicate"]) == (202, False)
@@ -354,14 +369,7 @@ def test_card_numbers_are_rejected_without_echo(stack: Stack, client: httpx.Clie
 
 def test_card_numbers_rejected_by_internal_services_too(stack: Stack, client: httpx.Client) -> None:
     """payment and notification apply the same rule to calls that do not come through the api."""
-    payment_id = str(uuid.uuid4())
-    event = {
-        "event_id": str(uuid.uuid4()),
-        "type": "payment.authorized",
-        "payment_id": payment_id,
-        "occurred_at": "2026-01-01T00:00:00Z",
-        "data": {"note": PAN},
-    }
+    event = event_body(str(uuid.uuid4()), {"note": PAN})
     assert client.post(f"{stack.notification.url}/internal/events", json=event).status_code == 422
     response = client.post(
         f"{stack.payment.url}/internal/payments",
@@ -380,7 +388,7 @@ def test_health_check_module_against_the_running_services(stack: Stack) -> None:
             "PORT": process.env["PORT"],
             "HEALTH_CHECK_PATH": process.env["HEALTH_CHECK_PATH"],
         }
-        result = subprocess.run([sys.executable, "-m", "services.common.healthcheck"], env=env, capture_output=True, timeout=10)
+        result = run_healthcheck(env)
         assert result.returncode == 0, (process.name, result.stderr)
 
 
@@ -390,8 +398,7 @@ def test_redis_outage_is_503_then_recovers_without_restart(stack: Stack, client:
     existing = create(client, stack, payment_body(merchant_id="m_redis_outage"))
     assert existing.status_code == 201
     pids = [p.pid for p in stack.processes]
-    stack.redis.stop()
-    try:
+    with stopped(stack.redis):
         started = time.monotonic()
         during = create(client, stack, payment_body(merchant_id="m_redis_outage"))
         elapsed = time.monotonic() - started
@@ -401,8 +408,6 @@ def test_redis_outage_is_503_then_recovers_without_restart(stack: Stack, client:
         assert elapsed < 5.0
         assert client.get(f"{stack.api.url}/api/payments/{existing.json()['id']}").status_code == 200
         assert client.get(f"{stack.payment.url}/payment/health").status_code == 200
-    finally:
-        stack.redis.start()
     after = wait_until(
         lambda: (r := create(client, stack, payment_body(merchant_id="m_redis_outage"))).status_code == 201 and r, timeout=15
     )
@@ -416,8 +421,7 @@ def test_postgres_outage_is_503_then_recovers_without_restart(stack: Stack, clie
     existing = create(client, stack, payment_body(merchant_id="m_pg_outage"))
     assert existing.status_code == 201
     pids = [p.pid for p in stack.processes]
-    stack.postgres.stop()
-    try:
+    with stopped(stack.postgres):
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=3) as pool:  # concurrently: each waits for its pool checkout timeout
             during_f = pool.submit(create, client, stack, payment_body(merchant_id="m_pg_outage"))
@@ -434,8 +438,6 @@ def test_postgres_outage_is_503_then_recovers_without_restart(stack: Stack, clie
         assert elapsed < 12.0
         for process in stack.processes:
             assert client.get(f"{process.url}/{process.name}/health").status_code == 200
-    finally:
-        stack.postgres.start()
     after = wait_until(
         lambda: (r := create(client, stack, payment_body(merchant_id="m_pg_outage"))).status_code == 201 and r, timeout=20
     )

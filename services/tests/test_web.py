@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +17,8 @@ from fastapi import APIRouter
 
 from services.common.config import ServiceConfig
 from services.common.eastwest import UpstreamUnavailableError
-from services.common.logs import configure_logging
 from services.common.web import create_app
+from services.tests.support import captured_logging
 
 PAN = "4111111111111111"
 CONFIG = ServiceConfig("api", "dev", 8080, "/api/health", 1024, "ScalePayments/api", "127.0.0.1")
@@ -60,18 +59,8 @@ async def create_item(item_id: int) -> dict[str, int]:
 @pytest.fixture
 def logged() -> Iterator[io.StringIO]:
     """Service logging into a buffer (restored afterwards)."""
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure_logging("api", "dev", stream=stream)
-    try:
+    with captured_logging("api") as stream:
         yield stream
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved:
-            root.addHandler(handler)
-        root.setLevel(level)
 
 
 class Client:
