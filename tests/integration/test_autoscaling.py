@@ -23,19 +23,28 @@ def test_black_friday_surge_bounds(deployed: Deployed) -> None:
 
 
 def test_scaling_follows_cpu_memory_and_requests(deployed: Deployed) -> None:
-    """Services scale on CPU, memory and requests per task, with cooldowns that stop flapping."""
-    o, aws = deployed.outputs, deployed.aws
+    """Services scale on CPU, memory and requests per task at the table's targets, with cooldowns that stop flapping."""
+    o, aws, expected = deployed.outputs, deployed.aws, EXPECTED[deployed.env]
     for service in SERVICES:
         resource = f"service/{o['ecsClusterName']}/{o['serviceNames'][service]}"
         policies = aws("application-autoscaling").describe_scaling_policies(ServiceNamespace="ecs", ResourceId=resource)[
             "ScalingPolicies"
         ]
-        metrics = set()
+        targets = {}
         for policy in policies:
             config = policy["TargetTrackingScalingPolicyConfiguration"]
-            metrics.add(config["PredefinedMetricSpecification"]["PredefinedMetricType"])
-            assert config["ScaleInCooldown"] >= config["ScaleOutCooldown"] > 0, policy["PolicyName"]
-        assert metrics == {"ECSServiceAverageCPUUtilization", "ECSServiceAverageMemoryUtilization", "ALBRequestCountPerTarget"}
+            targets[config["PredefinedMetricSpecification"]["PredefinedMetricType"]] = config["TargetValue"]
+            # Exact cooldowns from the table: a shorter scale-in cooldown makes the service flap under a surge.
+            assert (config["ScaleOutCooldown"], config["ScaleInCooldown"]) == (
+                expected.scale_out_cooldown_seconds,
+                expected.scale_in_cooldown_seconds,
+            ), policy["PolicyName"]
+        # The exact target per metric: a target raised from 60% to 90% scales out only once tasks are saturated.
+        assert targets == {
+            "ECSServiceAverageCPUUtilization": expected.cpu_target_percent,
+            "ECSServiceAverageMemoryUtilization": expected.memory_target_percent,
+            "ALBRequestCountPerTarget": expected.requests_per_target,
+        }, service
 
 
 def test_services_start_at_their_floor(deployed: Deployed) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from tests.expectations import EXPECTED
+from tests.integration.conftest import Deployed
 from tests.integration.support import (
+    SERVICES,
     ClientsFor,
     Outputs,
     aurora_cluster,
+    redis_group,
 )
 
 
@@ -28,3 +32,17 @@ def test_dev_database_uses_the_smallest_valid_class(all_outputs: dict[str, Outpu
         classes[env] = aws("rds").describe_db_instances(DBInstanceIdentifier=member)["DBInstances"][0]["DBInstanceClass"]
     assert classes["dev"] in ("db.t3.medium", "db.t4g.medium")
     assert classes["prod"] == "db.r5.xlarge"
+
+
+def test_sizes_match_the_environment_table(deployed: Deployed) -> None:
+    """Every task, database instance and cache node is the size the environment table states: no prod-sized bill in
+    dev, no dev-sized node carrying prod's payments."""
+    o, aws, expected = deployed.outputs, deployed.aws, EXPECTED[deployed.env]
+    for service in SERVICES:
+        task = aws("ecs").describe_task_definition(taskDefinition=o["taskDefinitionArns"][service])["taskDefinition"]
+        assert (int(task["cpu"]), int(task["memory"])) == (expected.task_cpu, expected.task_memory), service
+    for member in aurora_cluster(aws, o)["DBClusterMembers"]:
+        name = member["DBInstanceIdentifier"]
+        instance = aws("rds").describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        assert instance["DBInstanceClass"] == expected.db_instance_class, name
+    assert redis_group(aws, o)["CacheNodeType"] == expected.cache_node_type
