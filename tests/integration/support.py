@@ -140,6 +140,30 @@ def expected_statements(*statements: dict[str, Any]) -> dict[str, dict[str, Any]
     return statements_by_sid({"Statement": list(statements)})
 
 
+def assert_tls_only_bucket(s3: Any, bucket: str, partition: str) -> None:
+    """The bucket's policy denies every S3 action over plain HTTP on the bucket *and* its objects (PCI DSS 4.2.1).
+
+    Compared statement for statement: a deny that names only the bucket ARN leaves every object readable over
+    HTTP, and a ``Condition`` on another key denies nothing.
+    """
+    arn = f"arn:{partition}:s3:::{bucket}"
+    statements = statements_by_sid(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))
+    assert "DenyInsecureTransport" in statements, f"{bucket}: no DenyInsecureTransport statement"
+    assert (
+        statements["DenyInsecureTransport"]
+        == expected_statements(
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        )["DenyInsecureTransport"]
+    ), bucket
+
+
 # --- what one stack owns, read back from AWS --------------------------------------------------------------------
 
 
