@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from botocore.exceptions import EndpointConnectionError
 from cryptography import x509
 
 from tools.emulator import state as records
@@ -63,7 +64,7 @@ from tools.localplane.redis import LocalRedis
 from tools.localplane.redis_front import RedisFront, RedisFrontConfig
 from tools.localplane.service_connect import ServiceConnectMesh
 from tools.localplane.supervisor import Supervisor
-from tools.localplane.tasks import LocalAddresses, ServiceRunner, local_argv, resolve_secrets, run_as, task_environment
+from tools.localplane.tasks import LocalAddresses, ServiceRunner, Task, local_argv, resolve_secrets, run_as, task_environment
 from tools.localplane.upstreams import Target
 
 log = logging.getLogger(__name__)
@@ -553,12 +554,21 @@ class LocalPlatform:
             for runner in plane.runners.values():
                 try:
                     runner.stop_all()
-                except Exception as exc:  # the emulator may already be gone: the processes must stop anyway
+                except EndpointConnectionError:
+                    # Ctrl-C in a terminal reaches the emulator too, which may exit first: there is no target
+                    # group left to deregister from, and that is no failure. The processes must stop anyway.
+                    log.debug("stopping %s: the emulator is already gone", runner.service.name)
+                    self._stop_processes(runner.tasks)
+                except Exception as exc:  # any other error: say so, and still stop the processes
                     log.warning("stopping %s: %s", runner.service.name, exc)
-                    for task in list(runner.tasks):
-                        self.supervisor.stop_process(task.process)
+                    self._stop_processes(runner.tasks)
         self.supervisor.close()
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_processes(self, tasks: Sequence[Task]) -> None:
+        """Stop the processes of ``tasks`` directly, without telling the emulator."""
+        for task in list(tasks):
+            self.supervisor.stop_process(task.process)
 
     # --- failures an operator injects (tools/localplane/control.py) -------------------------------------------
 
