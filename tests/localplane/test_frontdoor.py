@@ -432,7 +432,9 @@ def test_502_when_the_target_refuses_and_504_after_the_idle_timeout(
     response = client.get(f"{door.https_url}/payment/x?sleep=0.6")
     elapsed = time.monotonic() - started
     assert response.status_code == 504 and response.json() == {"error": "gateway timeout"}
-    assert 0.2 <= elapsed < 0.55
+    # 504 (not the upstream's 200 after 0.6 s) shows the idle timeout fired; the lower bound, that it waited for it.
+    # No upper bound: on a loaded machine the answer may come late, and that is not what this test is about.
+    assert elapsed >= 0.2
     assert door.stats()["status"] == {502: 1, 504: 1}
 
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,11 +312,9 @@ def test_cancel_request_is_forwarded(pg_stack: PgStack) -> None:
         # libpq 17's cancel connection, negotiated like the session (TLS here).
         timer = threading.Timer(0.3, conn.cancel_safe)
         timer.start()
-        started = time.monotonic()
-        with pytest.raises(psycopg.errors.QueryCanceled):
+        with pytest.raises(psycopg.errors.QueryCanceled):  # pg_sleep(20) cut short: the cancel reached the server
             conn.execute("SELECT pg_sleep(20)")
         timer.join()
-        assert time.monotonic() - started < 5
     # The legacy PQcancel (plaintext CancelRequest) holds the GIL while it waits for the server, which would deadlock
     # against this process's in-process front: run that client in a subprocess, as services are.
     result = subprocess.run(

@@ -6,6 +6,7 @@ as `make deploy` / `make destroy`, with its records and outputs in a temporary d
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -77,8 +78,6 @@ def stack_resources(endpoint: str, account: str) -> dict[str, list[str]]:
 def run(*argv: str) -> tuple[int, str, str]:
     """The CLI, with its output captured."""
     out, err = io.StringIO(), io.StringIO()
-    import contextlib
-
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = cli.main(list(argv))
     return status, out.getvalue(), err.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -173,11 +174,19 @@ def _fake_suites(monkeypatch: pytest.MonkeyPatch, scripts: dict[str, str]) -> No
 
 
 def test_run_suite_reports_failure_and_stops_a_suite_at_its_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_suites(monkeypatch, {"unit": "import sys; print('boom'); sys.exit(3)", "integration": "import time; time.sleep(60)"})
+    pid_file = tmp_path / "hung.pid"
+    # The hung suite records its pid, then sleeps far beyond the timeout. No wall-clock bound is asserted: under
+    # an ignored SIGINT (a background job inherits one) run_suite waits out its grace period and then SIGKILLs.
+    hung_script = f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(600)"
+    _fake_suites(monkeypatch, {"unit": "import sys; print('boom'); sys.exit(3)", "integration": hung_script})
     failed = mutants.run_suite("unit", tmp_path, tmp_path / "logs" / "u.log", python=sys.executable, timeout=30)
     assert not failed.passed and not failed.timed_out and "boom" in failed.log.read_text()
-    hung = mutants.run_suite("integration", tmp_path, tmp_path / "logs" / "i.log", python=sys.executable, timeout=0.5)
-    assert not hung.passed and hung.timed_out and hung.seconds < 20
+    hung = mutants.run_suite("integration", tmp_path, tmp_path / "logs" / "i.log", python=sys.executable, timeout=2)
+    assert not hung.passed and hung.timed_out
+    # Stopped, not left running: the suite's process is gone once run_suite returns.
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def test_failure_lines_name_what_killed_a_mutant() -> None:
