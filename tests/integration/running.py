@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,15 +120,3 @@ class RunningStack:
     def task_pids(self) -> dict[str, list[int]]:
         """Pid of every running task, by ECS service."""
         return {name: sorted(t["pid"] for t in svc["tasks"]) for name, svc in self.status()["services"].items()}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll ``condition`` until it returns something truthy; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")

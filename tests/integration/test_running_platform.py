@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import AwsClients
-from tests.integration.running import RunningStack, platform_file, wait_for
+from tests.integration.running import RunningStack, platform_file
+from tests.polling import wait_until
 
 Running = Callable[[str], RunningStack]
 
@@ -91,7 +92,7 @@ def test_a_payment_flows_from_the_front_door_to_the_ledger(running: Running) -> 
     assert list(idempotency["keys"]) == [f"payments:idem:merchant_it:{key}"]
     assert 0 < idempotency["keys"][f"payments:idem:merchant_it:{key}"] <= 24 * 3600, "the key must expire within 24 h"
     wanted = {"payment.requested", "payment.authorized", "payment.captured"}
-    wait_for(lambda: wanted <= _event_types(dev, payment["id"]), 10, "notification recording every payment event")
+    wait_until(lambda: wanted <= _event_types(dev, payment["id"]), 10, 0.2, "notification recording every payment event")
 
 
 @pytest.mark.category("payment path")
@@ -126,7 +127,7 @@ def test_services_recover_when_postgresql_restarts(running: Running) -> None:
     cluster = dev.outputs["auroraClusterIdentifier"]
     pids = dev.task_pids()
     _payments_get_a_retryable_503_while_stopped(dev, "databases", cluster)
-    wait_for(lambda: dev.create_payment().status_code == 201, 20, "a payment after PostgreSQL came back")
+    wait_until(lambda: dev.create_payment().status_code == 201, 20, 0.2, "a payment after PostgreSQL came back")
     assert dev.task_pids() == pids, "a task was restarted: the services must reconnect by themselves"
 
 
@@ -141,7 +142,7 @@ def test_services_recover_when_redis_restarts(running: Running) -> None:
     pids = dev.task_pids()
     _payments_get_a_retryable_503_while_stopped(dev, "caches", group)
     assert dev.action("caches", group, "scan", {"match": "payments:*"})["keys"] == {}, "a restarted node starts empty"
-    retry = wait_for(lambda: (r := dev.create_payment(key)).status_code == 201 and r, 20, "a retry after Redis came back")
+    retry = wait_until(lambda: (r := dev.create_payment(key)).status_code == 201 and r, 20, 0.2, "a retry after Redis came back")
     assert retry.json()["id"] == before.json()["id"], "PostgreSQL's unique key is the backstop when Redis lost the key"
     assert dev.task_pids() == pids, "a task was restarted: the services must reconnect by themselves"
 
@@ -160,17 +161,19 @@ def test_a_killed_task_is_replaced_and_taken_out_of_rotation(running: Running) -
     window = timings["unhealthyThreshold"] * timings["intervalSeconds"] + timings["targetPollSeconds"]
     killed_at = time.monotonic()
     prod.action("services", api, "kill", {"taskId": victim["taskId"]})
-    wait_for(
+    wait_until(
         lambda: victim["taskId"] not in {t["taskId"] for t in prod.status()["services"][api]["tasks"]},
         window,
+        0.2,
         "the killed task leaving the service",
     )
     time.sleep(max(0.0, killed_at + window - time.monotonic()))
     statuses = [prod.request("GET", "/api/health").status_code for _ in range(30)]
     assert statuses == [200] * 30, f"the front door sent requests to the dead task: {statuses}"
-    replaced = wait_for(
+    replaced = wait_until(
         lambda: (s := prod.status()["services"][api])["running"] == 3 and s["healthy"] == 3 and s,
         30,
+        0.2,
         "three healthy api tasks again",
     )
     assert victim["taskId"] not in {t["taskId"] for t in replaced["tasks"]}

@@ -6,7 +6,7 @@
   timeline of health checks and requests; all stopped at teardown, pass or fail;
 * ``breaker``: a TCP server that reads a request and closes the connection without answering;
 * ``raw_servers``: a factory of TCP servers with a hand-written connection handler (misbehaving targets);
-* helpers: ``wait_until``, ``dead_port``, ``client_context``.
+* helpers: ``dead_port``, ``client_context`` (polling: ``tests.polling.wait_until``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import ipaddress
 import socket
 import ssl
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,18 +39,6 @@ from tools.localplane.upstreams import LOCALHOST, AsgiApp, AsgiListener, Backgro
 FAST_HEALTH = HealthCheck(
     path="/health", interval_s=0.05, timeout_s=0.5, healthy_threshold=2, unhealthy_threshold=2, matcher="200-299"
 )
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 def dead_port() -> int:

@@ -20,10 +20,10 @@ from frontdoor_fixtures import (  # noqa: F401 - fixtures, requested by paramete
     client_context,
     tls_files,
     upstreams,
-    wait_until,
 )
 from moto.server import ThreadedMotoServer
 
+from tests.polling import wait_until
 from tools.localplane.alb_config import (
     DEFAULT_ACTION_PRIORITY,
     front_door_config_from_emulator,

@@ -25,9 +25,9 @@ from frontdoor_fixtures import (  # noqa: F401 - fixtures, requested by paramete
     dead_port,
     tls_files,
     upstreams,
-    wait_until,
 )
 
+from tests.polling import wait_until
 from tools.localplane.frontdoor import (
     BodySizeRule,
     FixedResponse,

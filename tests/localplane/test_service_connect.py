@@ -19,9 +19,9 @@ from frontdoor_fixtures import (  # noqa: F401 - fixtures, requested by paramete
     dead_port,
     raw_servers,
     upstreams,
-    wait_until,
 )
 
+from tests.polling import wait_until
 from tools.localplane.service_connect import ServiceConnectMesh, ServiceConnectProxy
 from tools.localplane.upstreams import Target, TargetState
 
