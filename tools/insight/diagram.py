@@ -57,6 +57,9 @@ ANYWHERE = "0.0.0.0/0"
 TIER_ORDER = ("public", "private", "database")
 TIER_COLOURS = {"public": "#e8f4fd", "private": "#eef7ea", "database": "#fdf1e6"}
 FONT = "Helvetica"
+#: Edge styles shared by every edge of a kind: path routes (load balancer -> service) and security-group paths.
+ROUTE_EDGE = {"color": "#1a73e8", "penwidth": "1.6", "fontcolor": "#1a73e8"}
+SG_EDGE = {"color": "#2e7d32", "style": "dashed", "fontcolor": "#2e7d32"}
 ENGINES = {"aurora-postgresql": "Aurora PostgreSQL", "aurora-mysql": "Aurora MySQL", "redis": "Redis", "valkey": "Valkey"}
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -156,6 +159,14 @@ class Diagram:
         self.node_cluster[ident] = cluster.name
         self.boxes.setdefault(registration.urn, []).append(Box(ident))
         return ident
+
+    def component_node(
+        self, registration: Registration, label: str, fillcolor: str, shape: str = "box", style: str = "rounded,filled"
+    ) -> str:
+        """A filled node for a resource outside the VPC, in the cluster of its component."""
+        return self.add_node(
+            self.component_cluster(registration), registration, label, shape=shape, style=style, fillcolor=fillcolor
+        )
 
     def edge(self, tail: Box, head: Box, css: str, label: str = "", **attrs: str) -> None:
         """An edge between two boxes; edges with the same ends and class merge their labels."""
@@ -423,6 +434,24 @@ class Diagram:
         desired = number(service.inputs.get("desiredCount"), 1)
         return desired, desired
 
+    def database_title(self, database: Registration, default_engine: str | None = None) -> str:
+        """``<engine> <version>: <name>``, the engine by its display name (:data:`ENGINES`) when it has one."""
+        engine = str(database.inputs.get("engine", default_engine))
+        return f"{ENGINES.get(engine, engine)} {database.inputs.get('engineVersion')}: {self.name(database)}"
+
+    def database_cluster(
+        self, tier_cluster: Cluster, kind: str, database: Registration, label: str, fillcolor: str, color: str
+    ) -> Cluster:
+        """The filled cluster a database (Aurora, Redis) is drawn as, with its instances or nodes inside."""
+        return tier_cluster.child(
+            f"cluster_{kind}_{_slug(database.name)}",
+            label,
+            self.css(database),
+            style="rounded,filled",
+            fillcolor=fillcolor,
+            color=color,
+        )
+
     def aurora(self, tier_cluster: Cluster, cluster: Registration) -> None:
         """The Aurora cluster with one node per instance."""
         graph = self.graph
@@ -431,18 +460,8 @@ class Diagram:
             f"backups kept {days:g} day{'' if days == 1 else 's'}",
             "deletion protection" if cluster.inputs.get("deletionProtection") else "no deletion protection",
         ]
-        engine = ENGINES.get(str(cluster.inputs.get("engine")), str(cluster.inputs.get("engine")))
-        label = (
-            f"{engine} {cluster.inputs.get('engineVersion')}: {self.name(cluster)}\\n{', '.join(flags)}{self.sg_text(cluster)}"
-        )
-        box = tier_cluster.child(
-            f"cluster_aurora_{_slug(cluster.name)}",
-            label,
-            self.css(cluster),
-            style="rounded,filled",
-            fillcolor="#fbe9e7",
-            color="#3b48cc",
-        )
+        label = f"{self.database_title(cluster)}\\n{', '.join(flags)}{self.sg_text(cluster)}"
+        box = self.database_cluster(tier_cluster, "aurora", cluster, label, fillcolor="#fbe9e7", color="#3b48cc")
         instances = [i for i, _ in graph.referrers(cluster, "aws:rds/clusterInstance:ClusterInstance")]
         for instance in sorted(instances, key=lambda i: self.name(i)):
             text = (
@@ -459,17 +478,8 @@ class Diagram:
             "Multi-AZ" if group.inputs.get("multiAzEnabled") else "single AZ",
             "TLS" if group.inputs.get("transitEncryptionEnabled") else "no TLS",
         ]
-        engine = ENGINES.get(str(group.inputs.get("engine", "redis")), str(group.inputs.get("engine")))
-        title = f"ElastiCache {engine} {group.inputs.get('engineVersion')}: {self.name(group)}"
-        label = f"{title}\\n{', '.join(flags)}{self.sg_text(group)}"
-        box = tier_cluster.child(
-            f"cluster_redis_{_slug(group.name)}",
-            label,
-            self.css(group),
-            style="rounded,filled",
-            fillcolor="#fce4ec",
-            color="#c7131f",
-        )
+        label = f"ElastiCache {self.database_title(group, 'redis')}\\n{', '.join(flags)}{self.sg_text(group)}"
+        box = self.database_cluster(tier_cluster, "redis", group, label, fillcolor="#fce4ec", color="#c7131f")
         members = group.state.get("memberClusters") or [
             f"{self.name(group)}-{i:03d}" for i in range(1, int(number(group.inputs.get("numCacheClusters"), 1)) + 1)
         ]
@@ -523,9 +533,7 @@ class Diagram:
                             head,
                             self.css(rule),
                             f"{route} -> {port}",
-                            color="#1a73e8",
-                            penwidth="1.6",
-                            fontcolor="#1a73e8",
+                            **ROUTE_EDGE,
                         )
 
     # --- security groups -------------------------------------------------------------------------------------
@@ -582,9 +590,7 @@ class Diagram:
                 for head in heads:
                     if tail == head:
                         self.note_self_path(head, _port_text(rule))
-                    self.edge(
-                        tail, head, self.css(rule), f"SG {_port_text(rule)}", color="#2e7d32", style="dashed", fontcolor="#2e7d32"
-                    )
+                    self.edge(tail, head, self.css(rule), f"SG {_port_text(rule)}", **SG_EDGE)
         self.internet_egress(egress)
 
     def note_self_path(self, box: Box, port: str) -> None:
@@ -624,9 +630,7 @@ class Diagram:
                     head,
                     self.css(rule),
                     f"SG {_port_text(rule)} to 0.0.0.0/0",
-                    color="#2e7d32",
-                    style="dashed",
-                    fontcolor="#2e7d32",
+                    **SG_EDGE,
                     constraint="false",
                 )
 
@@ -639,14 +643,8 @@ class Diagram:
             rules = acl.inputs.get("rules") or []
             limits = [get_in(r, "statement.rateBasedStatement.limit") for r in rules if get_in(r, "statement.rateBasedStatement")]
             rate = f"\\nrate limit {number(limits[0]):g} per 5 min per IP" if limits else ""
-            ident = self.add_node(
-                self.component_cluster(acl),
-                acl,
-                f"WAF web ACL\\n{self.name(acl)}\\n{len(rules)} rules{rate}",
-                shape="octagon",
-                style="filled",
-                fillcolor="#ffebee",
-            )
+            label = f"WAF web ACL\\n{self.name(acl)}\\n{len(rules)} rules{rate}"
+            ident = self.component_node(acl, label, "#ffebee", shape="octagon", style="filled")
             for association in graph.of_type("aws:wafv2/webAclAssociation:WebAclAssociation"):
                 target = graph.resolve(association.inputs.get("resourceArn"))
                 if graph.resolve(association.inputs.get("webAclArn")) is acl and target is not None and target.urn in self.boxes:
@@ -661,14 +659,8 @@ class Diagram:
                     )
         for certificate in graph.of_type("aws:acm/certificate:Certificate"):
             kind = "imported (self-signed)" if certificate.inputs.get("certificateBody") else "DNS-validated"
-            ident = self.add_node(
-                self.component_cluster(certificate),
-                certificate,
-                f"ACM certificate\\n{self.name(certificate)}\\n{kind}",
-                shape="note",
-                style="filled",
-                fillcolor="#f3e5f5",
-            )
+            label = f"ACM certificate\\n{self.name(certificate)}\\n{kind}"
+            ident = self.component_node(certificate, label, "#f3e5f5", shape="note", style="filled")
             for listener in graph.of_type("aws:lb/listener:Listener"):
                 alb = graph.resolve(listener.inputs.get("loadBalancerArn"))
                 if (
@@ -700,7 +692,7 @@ class Diagram:
                 f"{number(get_in(lock.inputs, 'rule.defaultRetention.days')):g} days"
             )
         label = f"S3 bucket\\n{self.name(bucket)}" + "".join(f"\\n{n}" for n in notes)
-        return self.add_node(self.component_cluster(bucket), bucket, label, shape="folder", style="filled", fillcolor="#e8f5e9")
+        return self.component_node(bucket, label, "#e8f5e9", shape="folder", style="filled")
 
     def keys(self) -> None:
         """The KMS keys, each with an edge to every drawn resource whose inputs name it."""
@@ -710,9 +702,7 @@ class Diagram:
             rotation = "rotation on" if key.inputs.get("enableKeyRotation") else "no rotation"
             window = f"{number(key.inputs.get('deletionWindowInDays')):g}-day deletion window"
             label = f"KMS key\\n{', '.join(aliases) or self.name(key)}\\n{rotation}, {window}"
-            ident = self.add_node(
-                self.component_cluster(key), key, label, shape="box", style="rounded,filled", fillcolor="#fffde7"
-            )
+            ident = self.component_node(key, label, "#fffde7")
             targets = {box for user, _ in graph.referrers(key) for box in self.boxes.get(user.urn, [])[:1]}
             # An Aurora instance inside a cluster the key already points at needs no edge of its own.
             clusters = {box.cluster for box in targets if box.cluster}
@@ -729,42 +719,22 @@ class Diagram:
         if repositories:
             first = repositories[0]
             names = "\\n".join(self.name(r) for r in repositories)
-            ident = self.add_node(
-                self.component_cluster(first),
-                first,
-                f"ECR repositories ({len(repositories)})\\n{names}",
-                shape="box3d",
-                style="filled",
-                fillcolor="#fff3e0",
-            )
+            label = f"ECR repositories ({len(repositories)})\\n{names}"
+            ident = self.component_node(first, label, "#fff3e0", shape="box3d", style="filled")
             for repository in repositories[1:]:
                 self.boxes[repository.urn] = [Box(ident)]
             for service in graph.of_type("aws:ecs/service:Service"):
                 for box in self.boxes.get(service.urn, [])[:1]:
                     self.edge(Box(ident), box, self.css(first), "images", style="dotted", constraint="false")
         for namespace in graph.of_type("aws:servicediscovery/httpNamespace:HttpNamespace"):
-            self.add_node(
-                self.component_cluster(namespace),
-                namespace,
-                f"Service Connect namespace\\n{self.name(namespace)}",
-                shape="box",
-                style="rounded,filled",
-                fillcolor="#fff3e0",
-            )
+            self.component_node(namespace, f"Service Connect namespace\\n{self.name(namespace)}", "#fff3e0")
 
     def observability(self) -> None:
         """Alarm topic with its subscribers, the alarms and the dashboard."""
         graph = self.graph
         alarms = graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
         for topic in graph.of_type("aws:sns/topic:Topic"):
-            topic_id = self.add_node(
-                self.component_cluster(topic),
-                topic,
-                f"SNS topic\\n{self.name(topic)}",
-                shape="box",
-                style="rounded,filled",
-                fillcolor="#f3e5f5",
-            )
+            topic_id = self.component_node(topic, f"SNS topic\\n{self.name(topic)}", "#f3e5f5")
             for subscription, _ in graph.referrers(topic, "aws:sns/topicSubscription:TopicSubscription"):
                 endpoint = str(subscription.inputs.get("endpoint"))
                 ident = f"subscriber__{_slug(endpoint)}"
@@ -775,24 +745,10 @@ class Diagram:
                 self.edge(Box(topic_id), Box(ident), self.css(subscription), "alarms")
             if alarms:
                 first = alarms[0]
-                alarm_id = self.add_node(
-                    self.component_cluster(first),
-                    first,
-                    f"CloudWatch alarms ({len(alarms)})",
-                    shape="box",
-                    style="rounded,filled",
-                    fillcolor="#f3e5f5",
-                )
+                alarm_id = self.component_node(first, f"CloudWatch alarms ({len(alarms)})", "#f3e5f5")
                 self.edge(Box(alarm_id), Box(topic_id), self.css(first), "notify")
         for dashboard in graph.of_type("aws:cloudwatch/dashboard:Dashboard"):
-            self.add_node(
-                self.component_cluster(dashboard),
-                dashboard,
-                f"dashboard\\n{self.name(dashboard)}",
-                shape="box",
-                style="rounded,filled",
-                fillcolor="#f3e5f5",
-            )
+            self.component_node(dashboard, f"dashboard\\n{self.name(dashboard)}", "#f3e5f5")
 
     def account_security(self) -> None:
         """GuardDuty, AWS Config and CloudTrail, with the buckets they deliver to."""
@@ -804,15 +760,11 @@ class Diagram:
                 if f.inputs.get("status") == "ENABLED"
             ]
             label = "GuardDuty detector" + "".join(f"\\n+ {f}" for f in sorted(features))
-            self.add_node(
-                self.component_cluster(detector), detector, label, shape="box", style="rounded,filled", fillcolor="#e0f7fa"
-            )
+            self.component_node(detector, label, "#e0f7fa")
         rules = graph.of_type("aws:cfg/rule:Rule")
         for recorder in graph.of_type("aws:cfg/recorder:Recorder"):
             label = f"AWS Config recorder\\n{self.name(recorder)}\\n{len(rules)} managed rules"
-            ident = self.add_node(
-                self.component_cluster(recorder), recorder, label, shape="box", style="rounded,filled", fillcolor="#e0f7fa"
-            )
+            ident = self.component_node(recorder, label, "#e0f7fa")
             for channel in graph.of_type("aws:cfg/deliveryChannel:DeliveryChannel"):
                 bucket = graph.resolve(channel.inputs.get("s3BucketName"), "aws:s3/bucket:Bucket")
                 if bucket is not None:
@@ -822,9 +774,7 @@ class Diagram:
             extra = f"\\nInsights: {', '.join(insights)}" if insights else ""
             validation = "on" if trail.inputs.get("enableLogFileValidation") else "off"
             label = f"CloudTrail\\n{self.name(trail)}\\nlog file validation {validation}{extra}"
-            ident = self.add_node(
-                self.component_cluster(trail), trail, label, shape="box", style="rounded,filled", fillcolor="#e0f7fa"
-            )
+            ident = self.component_node(trail, label, "#e0f7fa")
             bucket = graph.resolve(trail.inputs.get("s3BucketName"), "aws:s3/bucket:Bucket")
             if bucket is not None:
                 self.edge(Box(ident), Box(self.bucket(bucket)), self.css(trail), "log files")
