@@ -408,12 +408,31 @@ def _redis(p: Pricer, group: Registration) -> list[LineItem]:
     return items
 
 
-@priced("aws:kms/key:Key")
-def _kms_key(p: Pricer, key: Registration) -> list[LineItem]:
-    return [
-        p.item(key, "customer managed key", "kms.key.month", 1),
-        p.item(key, "API requests", "kms.requests.10k", p.usage.kms_requests_per_key / 10_000),
-    ]
+@dataclass(frozen=True)
+class FeeAndRequests:
+    """The price function of a type billed a flat monthly fee plus its API requests per 10,000."""
+
+    fee: str
+    fee_price: str
+    requests: str
+    requests_price: str
+    #: API requests per month of one resource, from the usage assumptions.
+    per_month: Callable[[Usage], float]
+
+    def __call__(self, p: Pricer, registration: Registration) -> list[LineItem]:
+        """The fee and the requests of ``registration``."""
+        return [
+            p.item(registration, self.fee, self.fee_price, 1),
+            p.item(registration, self.requests, self.requests_price, self.per_month(p.usage) / 10_000),
+        ]
+
+
+PRICED["aws:kms/key:Key"] = FeeAndRequests(
+    "customer managed key", "kms.key.month", "API requests", "kms.requests.10k", lambda u: u.kms_requests_per_key
+)
+PRICED["aws:secretsmanager/secret:Secret"] = FeeAndRequests(
+    "secret", "secretsmanager.secret.month", "API calls", "secretsmanager.api.10k", lambda u: u.secrets_api_calls
+)
 
 
 @priced("aws:cloudwatch/logGroup:LogGroup")
@@ -479,14 +498,6 @@ def _dashboard(p: Pricer, dashboard: Registration) -> list[LineItem]:
 @priced("aws:sns/topic:Topic")
 def _topic(p: Pricer, topic: Registration) -> list[LineItem]:
     return [p.item(topic, "publishes", "sns.publish.million", p.usage.sns_publishes / 1_000_000)]
-
-
-@priced("aws:secretsmanager/secret:Secret")
-def _secret(p: Pricer, secret: Registration) -> list[LineItem]:
-    return [
-        p.item(secret, "secret", "secretsmanager.secret.month", 1),
-        p.item(secret, "API calls", "secretsmanager.api.10k", p.usage.secrets_api_calls / 10_000),
-    ]
 
 
 @priced("aws:wafv2/webAcl:WebAcl")
