@@ -19,6 +19,7 @@ from frontdoor_fixtures import (  # noqa: F401 - fixtures, requested by paramete
     FAST_HEALTH,
     Breaker,
     TlsFiles,
+    Upstream,
     UpstreamFactory,
     breaker,
     client_context,
@@ -45,6 +46,7 @@ from tools.localplane.upstreams import BackgroundLoop, HealthCheck, Target, Targ
 
 API, PAYMENT, SPECIAL = "arn:tg/api", "arn:tg/payment", "arn:tg/special"
 StartFrontDoor = Callable[[FrontDoorConfig], FrontDoor]
+StartApiDoor = Callable[..., FrontDoor]
 NOT_FOUND = '{"error":"not found"}'
 
 
@@ -102,6 +104,26 @@ def start_front_door(registry: Registry) -> Iterator[StartFrontDoor]:
     finally:
         for door in started:
             door.stop()
+
+
+@pytest.fixture
+def api(upstreams: UpstreamFactory, registry: Registry) -> Upstream:
+    """An upstream app ``api``, registered as the only target of the API target group."""
+    upstream = upstreams("api")
+    registry.targets = {API: [upstream.target]}
+    return upstream
+
+
+@pytest.fixture
+def start_api_door(tls_files: TlsFiles, api: Upstream, start_front_door: StartFrontDoor) -> StartApiDoor:
+    """``start_api_door(**overrides)``: a front door (``make_config`` with ``overrides``), once ``api`` is healthy behind it."""
+
+    def start(**overrides: object) -> FrontDoor:
+        door = start_front_door(make_config(tls_files, **overrides))
+        wait_until(lambda: healthy(door, API, api.target))
+        return door
+
+    return start
 
 
 @pytest.fixture
@@ -246,13 +268,8 @@ def test_rules_route_by_priority_and_unknown_paths_get_the_default_action(
     assert door.stats()["status"] == {200: 5, 404: 4}
 
 
-def test_request_reaches_the_target_whole_with_forwarded_headers(
-    tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry, start_front_door: StartFrontDoor, client: httpx.Client
-) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
-    door = start_front_door(make_config(tls_files))
-    wait_until(lambda: healthy(door, API, api.target))
+def test_request_reaches_the_target_whole_with_forwarded_headers(start_api_door: StartApiDoor, client: httpx.Client) -> None:
+    door = start_api_door()
 
     body = b"amount=1000&currency=EUR"
     response = client.put(
@@ -442,16 +459,13 @@ def test_502_when_the_target_refuses_and_504_after_the_idle_timeout(
 
 
 def test_waf_rate_rule_blocks_the_request_over_the_limit_per_client_ip(
-    tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry, start_front_door: StartFrontDoor, client: httpx.Client
+    tls_files: TlsFiles, api: Upstream, start_api_door: StartApiDoor, client: httpx.Client
 ) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
     waf = WafConfig(
         rate_rules=[RateRule("rate-limit-per-ip", 0, limit=5, window_s=300)],
         not_emulated=[NotEmulatedRule("AWSManagedRulesCommonRuleSet", 20, "managed rule group")],
     )
-    door = start_front_door(make_config(tls_files, waf=waf))
-    wait_until(lambda: healthy(door, API, api.target))
+    door = start_api_door(waf=waf)
 
     statuses = [client.get(f"{door.https_url}/api/x").status_code for _ in range(5)]
     assert statuses == [200] * 5
@@ -467,13 +481,8 @@ def test_waf_rate_rule_blocks_the_request_over_the_limit_per_client_ip(
     assert door.stats()["blocked"] == {"rate-limit-per-ip": 2}
 
 
-def test_waf_rate_window_slides(
-    tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry, start_front_door: StartFrontDoor, client: httpx.Client
-) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
-    door = start_front_door(make_config(tls_files, waf=WafConfig(rate_rules=[RateRule("rate", 0, limit=2, window_s=0.4)])))
-    wait_until(lambda: healthy(door, API, api.target))
+def test_waf_rate_window_slides(start_api_door: StartApiDoor, client: httpx.Client) -> None:
+    door = start_api_door(waf=WafConfig(rate_rules=[RateRule("rate", 0, limit=2, window_s=0.4)]))
     assert [client.get(f"{door.https_url}/api/x").status_code for _ in range(3)] == [200, 200, 403]
     time.sleep(0.45)
     assert client.get(f"{door.https_url}/api/x").status_code == 200
@@ -508,18 +517,10 @@ def test_waf_body_size_rules_block_large_bodies_on_their_path_prefix_only(
 
 
 def test_access_log_has_one_json_line_per_request_without_bodies_or_credentials(
-    tls_files: TlsFiles,
-    upstreams: UpstreamFactory,
-    registry: Registry,
-    start_front_door: StartFrontDoor,
-    client: httpx.Client,
-    tmp_path: Path,
+    api: Upstream, start_api_door: StartApiDoor, client: httpx.Client, tmp_path: Path
 ) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
     log = tmp_path / "logs" / "access.jsonl"
-    door = start_front_door(make_config(tls_files, access_log_path=str(log)))
-    wait_until(lambda: healthy(door, API, api.target))
+    door = start_api_door(access_log_path=str(log))
     client.post(
         f"{door.https_url}/api/v1/charges?card=4111111111111111",
         content=b'{"pan":"4111111111111111"}',
@@ -574,10 +575,8 @@ def test_unknown_target_group_in_rules_is_rejected(tls_files: TlsFiles) -> None:
 
 
 def test_runs_on_a_loop_passed_in_from_another_thread(
-    tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry, client: httpx.Client
+    tls_files: TlsFiles, api: Upstream, registry: Registry, client: httpx.Client
 ) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
     loop = BackgroundLoop("caller-loop")
     door = FrontDoor(make_config(tls_files), registry, loop=loop.loop, poll_interval_s=0.05)
     try:
@@ -591,10 +590,8 @@ def test_runs_on_a_loop_passed_in_from_another_thread(
         client.get(f"{door.https_url}/api/x")
 
 
-def test_runs_on_the_callers_running_loop(tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
-
+@pytest.mark.usefixtures("api")
+def test_runs_on_the_callers_running_loop(tls_files: TlsFiles, registry: Registry) -> None:
     async def scenario() -> tuple[int, str]:
         door = FrontDoor(make_config(tls_files), registry, poll_interval_s=0.05)
         await door.astart()
@@ -631,13 +628,8 @@ def test_502_when_the_target_hangs_up_after_receiving_the_request(
     assert door.pools[API].snapshot()[breaker.target].errors == 1
 
 
-def test_streamed_and_head_responses_pass_through(
-    tls_files: TlsFiles, upstreams: UpstreamFactory, registry: Registry, start_front_door: StartFrontDoor, client: httpx.Client
-) -> None:
-    api = upstreams("api")
-    registry.targets = {API: [api.target]}
-    door = start_front_door(make_config(tls_files))
-    wait_until(lambda: healthy(door, API, api.target))
+def test_streamed_and_head_responses_pass_through(api: Upstream, start_api_door: StartApiDoor, client: httpx.Client) -> None:
+    door = start_api_door()
     response = client.get(f"{door.https_url}/api/events?chunks=4")
     assert response.status_code == 200 and response.text == "chunk-0;chunk-1;chunk-2;chunk-3;"
     assert response.headers["content-type"].startswith("text/plain") and "content-length" not in response.headers
