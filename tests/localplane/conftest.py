@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from lp_support import ACCOUNT_ID, CLUSTER_RESOURCE_ID, REGION, REPLICATION_GROUP_ID, TRUST_POLICY, AwsFixture
+from lp_support import (
+    ACCOUNT_ID,
+    CLUSTER_RESOURCE_ID,
+    REGION,
+    REPLICATION_GROUP_ID,
+    TRUST_POLICY,
+    AwsFixture,
+    policy_document,
+    short_dir,
+)
 from moto.server import ThreadedMotoServer
 
 from tools.localplane.pki import LocalCA
@@ -20,16 +25,9 @@ from tools.localplane.supervisor import Supervisor, free_port
 
 @pytest.fixture
 def plane_dir() -> Iterator[Path]:
-    """A short, fresh directory the servers' unprivileged uid can reach (pytest's tmp_path is under a 0700 root dir).
-
-    Short also because a unix socket path must fit in 107 bytes.
-    """
-    path = Path(tempfile.mkdtemp(prefix="lp-"))
-    os.chmod(path, 0o711)
-    try:
+    """A :func:`lp_support.short_dir` for one test: the servers' unprivileged uid can reach it, unlike pytest's tmp_path."""
+    with short_dir() as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -58,26 +56,21 @@ def aws() -> Iterator[AwsFixture]:
         iam.put_role_policy(
             RoleName="payments-api-task",
             PolicyName="data-plane",
-            PolicyDocument=json.dumps(
+            PolicyDocument=policy_document(
                 {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "rds-db:connect",
-                            "Resource": f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{CLUSTER_RESOURCE_ID}/app_user",
-                        },
-                        {
-                            "Effect": "Allow",
-                            "Action": "elasticache:Connect",
-                            "Resource": [
-                                f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:replicationgroup:{REPLICATION_GROUP_ID}",
-                                f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:user:payments-app",
-                                f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:user:disabled-app",
-                            ],
-                        },
+                    "Effect": "Allow",
+                    "Action": "rds-db:connect",
+                    "Resource": f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{CLUSTER_RESOURCE_ID}/app_user",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": "elasticache:Connect",
+                    "Resource": [
+                        f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:replicationgroup:{REPLICATION_GROUP_ID}",
+                        f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:user:payments-app",
+                        f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:user:disabled-app",
                     ],
-                }
+                },
             ),
         )
         yield AwsFixture(endpoint, iam, sts, allowed, denied)

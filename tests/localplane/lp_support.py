@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.credentials import Credentials
 
-from tools.localplane.iam_auth import CredentialRegistry
+from tools.localplane.iam_auth import CredentialRegistry, PolicyChecker
+from tools.localplane.pki import LocalCA
+from tools.localplane.supervisor import Supervisor
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -17,12 +25,30 @@ CLUSTER_RESOURCE_ID = "cluster-LOCALPLANE0TEST0ID"
 REPLICATION_GROUP_ID = "payments-cache"
 DB_HOST = "payments.cluster-abc123.us-east-1.rds.amazonaws.com"
 
-TRUST_POLICY = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }
+
+def policy_document(*statements: dict[str, Any]) -> str:
+    """An IAM policy document (JSON) granting ``statements``."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+TRUST_POLICY = policy_document(
+    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
 )
+
+
+@contextlib.contextmanager
+def short_dir() -> Iterator[Path]:
+    """A short, fresh directory the servers' unprivileged uid can reach (pytest's tmp_path is under a 0700 root dir),
+    removed on exit.
+
+    Short also because a unix socket path must fit in 107 bytes.
+    """
+    path = Path(tempfile.mkdtemp(prefix="lp-"))
+    os.chmod(path, 0o711)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
@@ -53,3 +79,16 @@ class AwsFixture:
             aws_secret_access_key=credentials.secret_key,
             aws_session_token=credentials.token,
         )
+
+
+def front_options(aws: AwsFixture, ca: LocalCA, host: str, supervisor: Supervisor) -> dict[str, Any]:
+    """The arguments a data-store front (PgFront, RedisFront) takes besides its config and backend: a certificate
+    for ``host`` (and 127.0.0.1) from ``ca``, IAM tokens checked against moto's roles, and ``supervisor``."""
+    cert, key = ca.issue_server_cert([host], ["127.0.0.1"])
+    return {
+        "cert_path": cert,
+        "key_path": key,
+        "registry": aws.registry,
+        "policy": PolicyChecker(aws.iam),
+        "supervisor": supervisor,
+    }

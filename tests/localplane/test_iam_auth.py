@@ -11,7 +11,7 @@ import pytest
 from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from lp_support import ACCOUNT_ID, CLUSTER_RESOURCE_ID, DB_HOST, REGION, REPLICATION_GROUP_ID, AwsFixture
+from lp_support import ACCOUNT_ID, CLUSTER_RESOURCE_ID, DB_HOST, REGION, REPLICATION_GROUP_ID, AwsFixture, policy_document
 
 from tools.localplane.iam_auth import (
     CredentialRegistry,
@@ -158,17 +158,8 @@ def test_policy_checker_reads_inline_and_managed_policies(aws: AwsFixture) -> No
     # A managed policy attached to the denied role grants it access (after the cache is invalidated).
     policy_arn = aws.iam.create_policy(
         PolicyName="reporting-db",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "rds-db:*",
-                        "Resource": f"arn:aws:rds-db:*:*:dbuser:{CLUSTER_RESOURCE_ID}/report_?",
-                    }
-                ],
-            }
+        PolicyDocument=policy_document(
+            {"Effect": "Allow", "Action": "rds-db:*", "Resource": f"arn:aws:rds-db:*:*:dbuser:{CLUSTER_RESOURCE_ID}/report_?"}
         ),
     )["Policy"]["Arn"]
     aws.iam.attach_role_policy(RoleName="reporting-task", PolicyArn=policy_arn)

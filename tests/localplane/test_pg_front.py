@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import socket
 import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,10 +16,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from lp_support import ACCOUNT_ID, CLUSTER_RESOURCE_ID, DB_HOST, REGION, AwsFixture
+from lp_support import ACCOUNT_ID, CLUSTER_RESOURCE_ID, DB_HOST, REGION, AwsFixture, front_options, short_dir
 from psycopg.conninfo import make_conninfo
 
-from tools.localplane.iam_auth import PolicyChecker, presign_get
+from tools.localplane.iam_auth import presign_get
 from tools.localplane.pg_front import PgFront, PgFrontConfig
 from tools.localplane.pki import LocalCA, client_ssl_context
 from tools.localplane.postgres import LocalPostgres
@@ -56,44 +53,30 @@ class PgStack:
 
 @pytest.fixture(scope="module")
 def pg_stack(aws: AwsFixture, local_ca: LocalCA) -> Iterator[PgStack]:
-    base = Path(tempfile.mkdtemp(prefix="lp-"))
-    os.chmod(base, 0o711)
     secret = {"password": "initial-master-secret"}
-    try:
-        with Supervisor(name="pg-front-test") as supervisor:
-            backend = LocalPostgres(base / "pg", supervisor=supervisor)
-            backend.start()
-            cert, key = local_ca.issue_server_cert([DB_HOST], ["127.0.0.1"])
-            config = PgFrontConfig(
-                host_names=[DB_HOST],
-                port=None,
-                force_ssl=True,
-                min_tls_version="TLSv1.2",
-                master_user=MASTER,
-                master_password=lambda: secret["password"],
-                region=REGION,
-                account_id=ACCOUNT_ID,
-                cluster_resource_id=CLUSTER_RESOURCE_ID,
-                advertised_port=5432,
-            )
-            front = PgFront(
-                config,
-                backend,
-                cert_path=cert,
-                key_path=key,
-                registry=aws.registry,
-                policy=PolicyChecker(aws.iam),
-                supervisor=supervisor,
-            )
-            front.start()  # creates rds_iam
-            backend.execute(f"CREATE ROLE {MASTER} LOGIN CREATEDB CREATEROLE")
-            backend.execute(f"CREATE DATABASE payments OWNER {MASTER}")
-            backend.execute("CREATE ROLE app_user LOGIN; GRANT rds_iam TO app_user; GRANT ALL ON DATABASE payments TO app_user")
-            backend.execute("CREATE ROLE reporting LOGIN; GRANT rds_iam TO reporting")
-            backend.execute("CREATE ROLE legacy LOGIN PASSWORD 'legacy'")
-            yield PgStack(backend, front, local_ca, secret)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with short_dir() as base, Supervisor(name="pg-front-test") as supervisor:
+        backend = LocalPostgres(base / "pg", supervisor=supervisor)
+        backend.start()
+        config = PgFrontConfig(
+            host_names=[DB_HOST],
+            port=None,
+            force_ssl=True,
+            min_tls_version="TLSv1.2",
+            master_user=MASTER,
+            master_password=lambda: secret["password"],
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            cluster_resource_id=CLUSTER_RESOURCE_ID,
+            advertised_port=5432,
+        )
+        front = PgFront(config, backend, **front_options(aws, local_ca, DB_HOST, supervisor))
+        front.start()  # creates rds_iam
+        backend.execute(f"CREATE ROLE {MASTER} LOGIN CREATEDB CREATEROLE")
+        backend.execute(f"CREATE DATABASE payments OWNER {MASTER}")
+        backend.execute("CREATE ROLE app_user LOGIN; GRANT rds_iam TO app_user; GRANT ALL ON DATABASE payments TO app_user")
+        backend.execute("CREATE ROLE reporting LOGIN; GRANT rds_iam TO reporting")
+        backend.execute("CREATE ROLE legacy LOGIN PASSWORD 'legacy'")
+        yield PgStack(backend, front, local_ca, secret)
 
 
 def _token(

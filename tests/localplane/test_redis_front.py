@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import socket
 import ssl
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from lp_support import ACCOUNT_ID, REGION, REPLICATION_GROUP_ID, AwsFixture
+from lp_support import ACCOUNT_ID, REGION, REPLICATION_GROUP_ID, AwsFixture, front_options, short_dir
 from redis.backoff import NoBackoff
 from redis.credentials import CredentialProvider
 from redis.retry import Retry
 
-from tools.localplane.iam_auth import PolicyChecker, generate_elasticache_token
+from tools.localplane.iam_auth import generate_elasticache_token
 from tools.localplane.pki import LocalCA, client_ssl_context
 from tools.localplane.redis import LocalRedis
 from tools.localplane.redis_front import RedisFront, RedisFrontConfig, RedisUser, encode_command
@@ -71,29 +67,15 @@ class RedisStack:
 
 @pytest.fixture(scope="module")
 def redis_stack(aws: AwsFixture, local_ca: LocalCA) -> Iterator[RedisStack]:
-    base = Path(tempfile.mkdtemp(prefix="lp-"))
-    os.chmod(base, 0o711)
-    try:
-        with Supervisor(name="redis-front-test") as supervisor:
-            backend = LocalRedis(base / "redis", supervisor=supervisor)
-            backend.start()
-            cert, key = local_ca.issue_server_cert(["master.payments-cache.local"], ["127.0.0.1"])
-            config = RedisFrontConfig(
-                replication_group_id=REPLICATION_GROUP_ID, port=None, region=REGION, account_id=ACCOUNT_ID, users=USERS
-            )
-            front = RedisFront(
-                config,
-                backend,
-                cert_path=cert,
-                key_path=key,
-                registry=aws.registry,
-                policy=PolicyChecker(aws.iam),
-                supervisor=supervisor,
-            )
-            front.start()
-            yield RedisStack(backend, front, local_ca)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with short_dir() as base, Supervisor(name="redis-front-test") as supervisor:
+        backend = LocalRedis(base / "redis", supervisor=supervisor)
+        backend.start()
+        config = RedisFrontConfig(
+            replication_group_id=REPLICATION_GROUP_ID, port=None, region=REGION, account_id=ACCOUNT_ID, users=USERS
+        )
+        front = RedisFront(config, backend, **front_options(aws, local_ca, "master.payments-cache.local", supervisor))
+        front.start()
+        yield RedisStack(backend, front, local_ca)
 
 
 def _raw_tls(stack: RedisStack, payload: bytes) -> bytes:
