@@ -219,51 +219,8 @@ class UpstreamFactory:
 @pytest.fixture
 def upstreams() -> Iterator[UpstreamFactory]:
     """``upstreams("a")`` starts an upstream app named ``a``; everything is stopped when the test ends."""
-    factory = UpstreamFactory()
-    try:
+    with contextlib.closing(UpstreamFactory()) as factory:
         yield factory
-    finally:
-        factory.close()
-
-
-@dataclass
-class Breaker:
-    """A target that accepts a connection, reads the request head and hangs up without a response."""
-
-    port: int
-    hits: list[bytes]
-
-    @property
-    def target(self) -> Target:
-        return Target(LOCALHOST, self.port)
-
-
-@pytest.fixture
-def breaker() -> Iterator[Breaker]:
-    """A started :class:`Breaker` on a free 127.0.0.1 port; closed at teardown."""
-    loop = BackgroundLoop("test-breaker")
-    hits: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            hits.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.close()
-
-    async def start() -> asyncio.Server:
-        return await asyncio.start_server(handle, LOCALHOST, 0)
-
-    server = loop.run(start())
-    try:
-        yield Breaker(int(server.sockets[0].getsockname()[1]), hits)
-    finally:
-
-        async def stop() -> None:
-            server.close()
-            await server.wait_closed()
-
-        with contextlib.suppress(Exception):
-            loop.run(stop(), timeout=5)
-        loop.close()
 
 
 RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -294,11 +251,30 @@ class RawServers:
         self.loop.close()
 
 
+@dataclass
+class Breaker:
+    """A target that accepts a connection, reads the request head and hangs up without a response."""
+
+    target: Target
+    hits: list[bytes]
+
+
+@pytest.fixture
+def breaker() -> Iterator[Breaker]:
+    """A started :class:`Breaker` on a free 127.0.0.1 port; closed at teardown."""
+    hits: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            hits.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    with contextlib.closing(RawServers()) as servers:
+        yield Breaker(servers(handle), hits)
+
+
 @pytest.fixture
 def raw_servers() -> Iterator[RawServers]:
     """``raw_servers(handler)`` starts a misbehaving target and returns it; all are closed at teardown."""
-    servers = RawServers()
-    try:
+    with contextlib.closing(RawServers()) as servers:
         yield servers
-    finally:
-        servers.close()
