@@ -316,11 +316,22 @@ def _verify_presigned(
     return credential, signed_at
 
 
+@dataclass(frozen=True)
+class _ConnectToken:
+    """A kind of presigned ``Action=connect`` token: the service it is signed for and the query parameter naming the user."""
+
+    service: str
+    user_param: str
+
+
+_RDS_TOKEN = _ConnectToken("rds-db", "DBUser")
+_ELASTICACHE_TOKEN = _ConnectToken("elasticache", "User")
+
+
 def _verify_connect_token(
     token: str,
+    kind: _ConnectToken,
     *,
-    service: str,
-    user_param: str,
     user: str,
     host: str,
     port: int | None,
@@ -328,8 +339,9 @@ def _verify_connect_token(
     registry: CredentialRegistry,
     now: dt.datetime | None,
 ) -> Principal:
-    """Verify a presigned ``Action=connect`` token of ``service`` for ``user`` (query parameter ``user_param``) at
-    ``host`` and ``port`` (None: the token names no port); raises TokenError if invalid."""
+    """Verify a presigned ``Action=connect`` token of ``kind`` for ``user`` at ``host`` and ``port`` (None: the
+    token names no port); raises TokenError if invalid."""
+    service, user_param = kind.service, kind.user_param
     parsed = _parse_token(token)
     if parsed.params.get("Action") != "connect":
         raise TokenError("Action must be 'connect'")
@@ -366,15 +378,7 @@ def verify_rds_token(
     :func:`rds_dbuser_arn`.
     """
     return _verify_connect_token(
-        token,
-        service="rds-db",
-        user_param="DBUser",
-        user=db_user,
-        host=expected_host,
-        port=expected_port,
-        region=region,
-        registry=registry,
-        now=now,
+        token, _RDS_TOKEN, user=db_user, host=expected_host, port=expected_port, region=region, registry=registry, now=now
     )
 
 
@@ -392,8 +396,8 @@ def generate_elasticache_token(
         credentials,
         host=cache_name,
         port=None,
-        params={"Action": "connect", "User": user_id},
-        service="elasticache",
+        params={"Action": "connect", _ELASTICACHE_TOKEN.user_param: user_id},
+        service=_ELASTICACHE_TOKEN.service,
         region=region,
         expires=MAX_EXPIRES,
         now=now,
@@ -411,15 +415,7 @@ def verify_elasticache_token(
 ) -> Principal:
     """Verify an ElastiCache IAM auth token for ``user_id`` and replication group ``cache_name``; raises TokenError."""
     return _verify_connect_token(
-        token,
-        service="elasticache",
-        user_param="User",
-        user=user_id,
-        host=cache_name,
-        port=None,
-        region=region,
-        registry=registry,
-        now=now,
+        token, _ELASTICACHE_TOKEN, user=user_id, host=cache_name, port=None, region=region, registry=registry, now=now
     )
 
 
@@ -452,22 +448,21 @@ def _matches_any(patterns: list[str], value: str, *, ignore_case: bool) -> bool:
     return any(_wildcard(p, ignore_case=ignore_case).fullmatch(value) for p in patterns)
 
 
+def _element_matches(statement: Mapping[str, Any], element: str, value: str, *, ignore_case: bool) -> bool:
+    """Whether the statement's ``element`` (``Action``, ``Resource``) covers ``value``, or its ``Not<element>``
+    leaves it out; False when the statement has neither."""
+    if element in statement:
+        return _matches_any(_as_list(statement[element]), value, ignore_case=ignore_case)
+    if f"Not{element}" in statement:
+        return not _matches_any(_as_list(statement[f"Not{element}"]), value, ignore_case=ignore_case)
+    return False
+
+
 def _statement_matches(statement: Mapping[str, Any], action: str, resource: str) -> bool:
     """Whether the statement's action and resource elements cover (action, resource)."""
     # Action names are case-insensitive in IAM, resource ARNs are not.
-    if "Action" in statement:
-        action_ok = _matches_any(_as_list(statement["Action"]), action, ignore_case=True)
-    elif "NotAction" in statement:
-        action_ok = not _matches_any(_as_list(statement["NotAction"]), action, ignore_case=True)
-    else:
-        action_ok = False
-    if "Resource" in statement:
-        resource_ok = _matches_any(_as_list(statement["Resource"]), resource, ignore_case=False)
-    elif "NotResource" in statement:
-        resource_ok = not _matches_any(_as_list(statement["NotResource"]), resource, ignore_case=False)
-    else:
-        resource_ok = False
-    return action_ok and resource_ok
+    action_ok = _element_matches(statement, "Action", action, ignore_case=True)
+    return action_ok and _element_matches(statement, "Resource", resource, ignore_case=False)
 
 
 def evaluate(statements: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
