@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,12 +42,10 @@ def short_dir() -> Iterator[Path]:
 
     Short also because a unix socket path must fit in 107 bytes.
     """
-    path = Path(tempfile.mkdtemp(prefix="lp-"))
-    os.chmod(path, 0o711)
-    try:
+    with tempfile.TemporaryDirectory(prefix="lp-", ignore_cleanup_errors=True) as name:
+        path = Path(name)
+        os.chmod(path, 0o711)
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
