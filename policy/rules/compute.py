@@ -8,17 +8,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    Params,
-    ResourceRule,
-    Rule,
-    as_list,
-    as_map,
-    is_true,
-    parse_json,
-    pci,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, pci
+from policy.rules.readers import as_list, as_map, is_true, parse_json
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 ECS_SERVICE = "aws:ecs/service:Service"

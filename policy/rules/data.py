@@ -8,24 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    Params,
-    ResourceRule,
-    Rule,
-    StackResource,
-    StackRule,
-    Violation,
-    as_int,
-    as_list,
-    as_map,
-    by_type,
-    find,
-    is_customer_managed_key,
-    is_false,
-    is_true,
-    pci,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, StackResource, StackRule, Violation, pci
+from policy.rules.readers import as_int, as_list, as_map, by_type, find, is_customer_managed_key, is_false, is_true
 
 RDS_CLUSTER = "aws:rds/cluster:Cluster"
 RDS_CLUSTER_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"

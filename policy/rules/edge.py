@@ -9,22 +9,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    Params,
-    ResourceRule,
-    Rule,
-    StackResource,
-    StackRule,
-    Violation,
-    as_list,
-    as_map,
-    by_type,
-    find,
-    is_true,
-    parse_json,
-    pci,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, StackResource, StackRule, Violation, pci
+from policy.rules.readers import as_list, as_map, by_type, find, is_true, parse_json
 
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")

@@ -8,17 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    Params,
-    ResourceRule,
-    Rule,
-    as_list,
-    as_map,
-    is_true,
-    pci,
-    statements,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, pci
+from policy.rules.readers import as_list, as_map, is_true, statements
 
 IAM_POLICY = "aws:iam/policy:Policy"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

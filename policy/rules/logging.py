@@ -9,24 +9,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    Params,
-    ResourceRule,
-    Rule,
-    StackResource,
-    StackRule,
-    Violation,
-    as_int,
-    as_list,
-    as_map,
-    by_type,
-    find,
-    is_customer_managed_key,
-    is_true,
-    pci,
-    statements,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, StackResource, StackRule, Violation, pci
+from policy.rules.readers import as_int, as_list, as_map, by_type, find, is_customer_managed_key, is_true, statements
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 VPC = "aws:ec2/vpc:Vpc"

@@ -9,23 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from policy.rules.base import (
-    DEFAULT_PARAMS,
-    INTERNET_CIDRS,
-    Params,
-    ResourceRule,
-    Rule,
-    StackResource,
-    StackRule,
-    Violation,
-    as_int,
-    as_list,
-    as_map,
-    by_type,
-    find,
-    is_true,
-    pci,
-)
+from policy.rules.base import DEFAULT_PARAMS, Params, ResourceRule, Rule, StackResource, StackRule, Violation, pci
+from policy.rules.readers import as_int, as_list, as_map, by_type, find, is_true
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
@@ -44,6 +29,9 @@ INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
 EGRESS_ONLY_GATEWAY = "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+
+#: Anything that reads like a wildcard principal network.
+INTERNET_CIDRS: frozenset[str] = frozenset({"0.0.0.0/0", "::/0"})
 
 #: The only ports the internet may reach: the ALB's HTTP (redirect) and HTTPS listeners.
 PUBLIC_WEB_PORTS: frozenset[int] = frozenset({80, 443})
