@@ -32,14 +32,22 @@ PGAUDIT_REQUIRED_CLASSES: tuple[str, ...] = ("ddl", "role")
 POSTGRES_OFF: frozenset[str] = frozenset({"0", "off", "false"})
 
 
+def _unless_cmk(props: Mapping[str, Any], subject: str, key: str = "kmsKeyId", requirement: str = "3.5.1") -> list[str]:
+    """The finding ``<subject> is not encrypted with a customer-managed KMS key (<key>)``, unless ``props[key]`` names one."""
+    if is_customer_managed_key(props.get(key)):
+        return []
+    return [pci(requirement, f"{subject} is not encrypted with a customer-managed KMS key ({key})")]
+
+
+def _encrypted_at_rest(props: Mapping[str, Any], switch: str, switched_off: str, subject: str) -> list[str]:
+    """Encryption at rest is switched on by the boolean property ``switch`` and uses a customer-managed KMS key."""
+    off = [] if is_true(props.get(switch)) else [pci("3.5.1", f"{switched_off} ({switch} is not true)")]
+    return off + _unless_cmk(props, subject)
+
+
 def database_encrypted_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
     """Aurora clusters and RDS instances encrypt storage with a customer-managed KMS key."""
-    messages = []
-    if not is_true(props.get("storageEncrypted")):
-        messages.append(pci("3.5.1", "database storage is not encrypted (storageEncrypted is not true)"))
-    if not is_customer_managed_key(props.get("kmsKeyId")):
-        messages.append(pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)"))
-    return messages
+    return _encrypted_at_rest(props, "storageEncrypted", "database storage is not encrypted", "database storage")
 
 
 def _ssl_parameter(engine: str) -> tuple[str, frozenset[str]]:
@@ -175,12 +183,7 @@ def engine_version_pinned(resource_type: str, props: Mapping[str, Any], params: 
 
 def redis_encrypted_at_rest_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
     """Redis replication groups encrypt at rest with a customer-managed KMS key."""
-    messages = []
-    if not is_true(props.get("atRestEncryptionEnabled")):
-        messages.append(pci("3.5.1", "Redis at-rest encryption is off (atRestEncryptionEnabled is not true)"))
-    if not is_customer_managed_key(props.get("kmsKeyId")):
-        messages.append(pci("3.5.1", "Redis is not encrypted with a customer-managed KMS key (kmsKeyId)"))
-    return messages
+    return _encrypted_at_rest(props, "atRestEncryptionEnabled", "Redis at-rest encryption is off", "Redis")
 
 
 def redis_transit_encryption(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
@@ -194,16 +197,12 @@ def redis_transit_encryption(resource_type: str, props: Mapping[str, Any], param
 
 def secret_encrypted_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
     """Secrets Manager secrets are encrypted with a customer-managed KMS key."""
-    if not is_customer_managed_key(props.get("kmsKeyId")):
-        return [pci("8.3.2", "secret is not encrypted with a customer-managed KMS key (kmsKeyId)")]
-    return []
+    return _unless_cmk(props, "secret", requirement="8.3.2")
 
 
 def sns_topic_encrypted_with_cmk(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
     """SNS topics are encrypted with a customer-managed KMS key."""
-    if not is_customer_managed_key(props.get("kmsMasterKeyId")):
-        return [pci("3.5.1", "SNS topic is not encrypted with a customer-managed KMS key (kmsMasterKeyId)")]
-    return []
+    return _unless_cmk(props, "SNS topic", key="kmsMasterKeyId")
 
 
 def kms_key_rotation(resource_type: str, props: Mapping[str, Any], params: Params = DEFAULT_PARAMS) -> list[str]:
