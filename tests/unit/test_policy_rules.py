@@ -149,589 +149,535 @@ class Case:
     params: Params = field(default=DEFAULT_PARAMS)
 
 
-CASES: dict[str, Case] = {
+@dataclass(frozen=True)
+class Example:
+    """One input of a resource rule and the exact messages it must return (a :class:`Case` without the rule)."""
+
+    props: dict[str, Any]
+    expected: list[str]
+    params: Params = field(default=DEFAULT_PARAMS)
+    #: The resource type the rule is called with, where it is not its subject's usual one (rules of several types).
+    resource_type: str = ""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A resource rule under test: its case-id prefix, its function and the resource type it is usually called with."""
+
+    prefix: str
+    check: Callable[..., list[str]]
+    resource_type: str
+
+
+#: The examples of each resource rule, listed under the rule so that its function and usual type are named once.
+EXAMPLES: dict[Subject, dict[str, Example]] = {
     # network
-    "sg-web-ports/alb-https-ok": Case(
-        network.security_group_internet_ingress_web_ports_only,
-        network.INGRESS_RULE,
-        {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0},
-        [],
-    ),
-    "sg-web-ports/internal-ssh-ok": Case(
-        network.security_group_internet_ingress_web_ports_only,
-        network.INGRESS_RULE,
-        {"cidrIpv4": "10.0.0.0/16", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22},
-        [],
-    ),
-    "sg-web-ports/ssh-from-internet": Case(
-        network.security_group_internet_ingress_web_ports_only,
-        network.INGRESS_RULE,
-        {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22},
-        [
-            pci(
-                "1.3.1",
-                "ingress from 0.0.0.0/0 allows protocol tcp ports 22-22; " + WEB_ONLY,
-            )
-        ],
-    ),
-    "sg-web-ports/range-covering-443": Case(
-        network.security_group_internet_ingress_web_ports_only,
-        network.SECURITY_GROUP_RULE,
-        {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 0, "toPort": 65535},
-        [
-            pci(
-                "1.3.1",
-                "ingress from 0.0.0.0/0 allows protocol tcp ports 0-65535; " + WEB_ONLY,
-            )
-        ],
-    ),
-    "sg-web-ports/inline-ipv6-all": Case(
-        network.security_group_internet_ingress_web_ports_only,
-        network.SECURITY_GROUP,
-        {"ingress": [{"ipv6CidrBlocks": ["::/0"], "protocol": "-1", "fromPort": 0, "toPort": 0}]},
-        [
-            pci(
-                "1.3.1",
-                "ingress from ::/0 allows protocol -1 ports 0-0; " + WEB_ONLY,
-            )
-        ],
-    ),
-    "subnet/private-ok": Case(network.subnet_no_public_ip_on_launch, network.SUBNET, {"mapPublicIpOnLaunch": False}, []),
-    "subnet/public-ip": Case(
-        network.subnet_no_public_ip_on_launch,
-        network.SUBNET,
-        {"mapPublicIpOnLaunch": True},
-        [pci("1.4.2", "subnet assigns public IPs on launch (mapPublicIpOnLaunch is true)")],
-    ),
-    "rds-public/ok": Case(network.rds_not_publicly_accessible, network.RDS_CLUSTER_INSTANCE, {"publiclyAccessible": False}, []),
-    "rds-public/public": Case(
-        network.rds_not_publicly_accessible,
-        network.RDS_CLUSTER_INSTANCE,
-        {"publiclyAccessible": True},
-        [pci("1.4.4", "database instance is publicly accessible (publiclyAccessible is true)")],
-    ),
+    Subject("sg-web-ports", network.security_group_internet_ingress_web_ports_only, network.INGRESS_RULE): {
+        "alb-https-ok": Example({"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 443.0, "toPort": 443.0}, []),
+        "internal-ssh-ok": Example({"cidrIpv4": "10.0.0.0/16", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22}, []),
+        "ssh-from-internet": Example(
+            {"cidrIpv4": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 22, "toPort": 22},
+            [
+                pci(
+                    "1.3.1",
+                    "ingress from 0.0.0.0/0 allows protocol tcp ports 22-22; " + WEB_ONLY,
+                )
+            ],
+        ),
+        "range-covering-443": Example(
+            {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 0, "toPort": 65535},
+            [
+                pci(
+                    "1.3.1",
+                    "ingress from 0.0.0.0/0 allows protocol tcp ports 0-65535; " + WEB_ONLY,
+                )
+            ],
+            resource_type=network.SECURITY_GROUP_RULE,
+        ),
+        "inline-ipv6-all": Example(
+            {"ingress": [{"ipv6CidrBlocks": ["::/0"], "protocol": "-1", "fromPort": 0, "toPort": 0}]},
+            [
+                pci(
+                    "1.3.1",
+                    "ingress from ::/0 allows protocol -1 ports 0-0; " + WEB_ONLY,
+                )
+            ],
+            resource_type=network.SECURITY_GROUP,
+        ),
+    },
+    Subject("subnet", network.subnet_no_public_ip_on_launch, network.SUBNET): {
+        "private-ok": Example({"mapPublicIpOnLaunch": False}, []),
+        "public-ip": Example(
+            {"mapPublicIpOnLaunch": True}, [pci("1.4.2", "subnet assigns public IPs on launch (mapPublicIpOnLaunch is true)")]
+        ),
+    },
+    Subject("rds-public", network.rds_not_publicly_accessible, network.RDS_CLUSTER_INSTANCE): {
+        "ok": Example({"publiclyAccessible": False}, []),
+        "public": Example(
+            {"publiclyAccessible": True},
+            [pci("1.4.4", "database instance is publicly accessible (publiclyAccessible is true)")],
+        ),
+    },
     # data
-    "db-cmk/ok": Case(data.database_encrypted_with_cmk, data.RDS_CLUSTER, AURORA, []),
-    "db-cmk/unencrypted": Case(
-        data.database_encrypted_with_cmk,
-        data.RDS_CLUSTER,
-        with_(AURORA, storageEncrypted=False, kmsKeyId=...),
-        [
-            pci("3.5.1", "database storage is not encrypted (storageEncrypted is not true)"),
-            pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)"),
-        ],
-    ),
-    "db-cmk/aws-managed-key": Case(
-        data.database_encrypted_with_cmk,
-        data.RDS_CLUSTER,
-        with_(AURORA, kmsKeyId="alias/aws/rds"),
-        [pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)")],
-    ),
-    "redis-cmk/ok": Case(data.redis_encrypted_at_rest_with_cmk, data.REPLICATION_GROUP, REDIS, []),
-    "redis-cmk/off": Case(
-        data.redis_encrypted_at_rest_with_cmk,
-        data.REPLICATION_GROUP,
-        with_(REDIS, atRestEncryptionEnabled=False),
-        [pci("3.5.1", "Redis at-rest encryption is off (atRestEncryptionEnabled is not true)")],
-    ),
-    "redis-cmk/no-key": Case(
-        data.redis_encrypted_at_rest_with_cmk,
-        data.REPLICATION_GROUP,
-        with_(REDIS, kmsKeyId=...),
-        [pci("3.5.1", "Redis is not encrypted with a customer-managed KMS key (kmsKeyId)")],
-    ),
-    "redis-tls/ok": Case(data.redis_transit_encryption, data.REPLICATION_GROUP, REDIS, []),
-    "redis-tls/off": Case(
-        data.redis_transit_encryption,
-        data.REPLICATION_GROUP,
-        with_(REDIS, transitEncryptionEnabled=False),
-        [pci("4.2.1", "Redis in-transit encryption is off (transitEncryptionEnabled is not true)")],
-    ),
-    "redis-tls/preferred": Case(
-        data.redis_transit_encryption,
-        data.REPLICATION_GROUP,
-        with_(REDIS, transitEncryptionMode="preferred"),
-        [pci("4.2.1", "Redis accepts unencrypted connections (transitEncryptionMode is not 'required')")],
-    ),
-    "secret-cmk/ok": Case(data.secret_encrypted_with_cmk, data.SECRET, {"kmsKeyId": KEY_ARN}, []),
-    "secret-cmk/default-key": Case(
-        data.secret_encrypted_with_cmk,
-        data.SECRET,
-        {"name": "db"},
-        [pci("8.3.2", "secret is not encrypted with a customer-managed KMS key (kmsKeyId)")],
-    ),
-    "sns-cmk/ok": Case(data.sns_topic_encrypted_with_cmk, data.TOPIC, {"kmsMasterKeyId": KEY_ARN}, []),
-    "sns-cmk/aws-managed": Case(
-        data.sns_topic_encrypted_with_cmk,
-        data.TOPIC,
-        {"kmsMasterKeyId": "alias/aws/sns"},
-        [pci("3.5.1", "SNS topic is not encrypted with a customer-managed KMS key (kmsMasterKeyId)")],
-    ),
-    "kms-rotation/ok": Case(data.kms_key_rotation, data.KMS_KEY, {"enableKeyRotation": True}, []),
-    "kms-rotation/asymmetric-exempt": Case(
-        data.kms_key_rotation, data.KMS_KEY, {"customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"}, []
-    ),
-    "kms-rotation/off": Case(
-        data.kms_key_rotation,
-        data.KMS_KEY,
-        {"enableKeyRotation": False},
-        [pci("3.7.4", "KMS key does not rotate automatically (enableKeyRotation is not true)")],
-    ),
-    "deletion-protection/ok": Case(data.aurora_deletion_protection, data.RDS_CLUSTER, AURORA, []),
-    "deletion-protection/off": Case(
-        data.aurora_deletion_protection,
-        data.RDS_CLUSTER,
-        with_(AURORA, deletionProtection=False),
-        [pci("12.10.1", "Aurora cluster has no deletion protection (deletionProtection is not true)")],
-    ),
-    "deletion-protection/not-required-in-staging": Case(
-        data.aurora_deletion_protection,
-        data.RDS_CLUSTER,
-        with_(AURORA, deletionProtection=False),
-        [],
-        ENVIRONMENT_PARAMS["staging"],
-    ),
-    "backups/ok": Case(data.aurora_backup_retention, data.RDS_CLUSTER, with_(AURORA, backupRetentionPeriod=7.0), []),
-    "backups/one-day": Case(
-        data.aurora_backup_retention,
-        data.RDS_CLUSTER,
-        with_(AURORA, backupRetentionPeriod=1),
-        [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
-    ),
-    "backups/unset-defaults-to-one": Case(
-        data.aurora_backup_retention,
-        data.RDS_CLUSTER,
-        with_(AURORA, backupRetentionPeriod=...),
-        [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
-    ),
-    "engine-pinned/cluster-ok": Case(data.engine_version_pinned, data.RDS_CLUSTER, AURORA, []),
-    "engine-pinned/cluster-unpinned-major-allowed": Case(
-        data.engine_version_pinned,
-        data.RDS_CLUSTER,
-        with_(AURORA, engineVersion=..., allowMajorVersionUpgrade=True),
-        [
-            pci("6.5.1", "Aurora cluster does not pin its engine version (engineVersion)"),
-            pci("6.5.1", "Aurora cluster allows major engine version upgrades (allowMajorVersionUpgrade is true)"),
-        ],
-    ),
-    "engine-pinned/instance-ok": Case(
-        data.engine_version_pinned,
-        data.RDS_CLUSTER_INSTANCE,
-        {"instanceClass": "db.r6g.large", "autoMinorVersionUpgrade": False},
-        [],
-    ),
-    "engine-pinned/instance-provider-default": Case(
-        data.engine_version_pinned,
-        data.RDS_CLUSTER_INSTANCE,
-        {"instanceClass": "db.r6g.large"},
-        [pci("6.5.1", "database instance lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)")],
-    ),
-    "engine-pinned/redis-ok": Case(data.engine_version_pinned, data.REPLICATION_GROUP, REDIS_RBAC, []),
-    "engine-pinned/redis-string-false-ok": Case(
-        data.engine_version_pinned, data.REPLICATION_GROUP, with_(REDIS_RBAC, autoMinorVersionUpgrade="false"), []
-    ),
-    "engine-pinned/redis-auto-upgrade-unpinned": Case(
-        data.engine_version_pinned,
-        data.REPLICATION_GROUP,
-        with_(REDIS_RBAC, autoMinorVersionUpgrade="true", engineVersion=...),
-        [
-            pci(
-                "6.5.1",
-                "Redis replication group lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)",
-            ),
-            pci("6.5.1", "Redis replication group does not pin its engine version (engineVersion)"),
-        ],
-    ),
+    Subject("db-cmk", data.database_encrypted_with_cmk, data.RDS_CLUSTER): {
+        "ok": Example(AURORA, []),
+        "unencrypted": Example(
+            with_(AURORA, storageEncrypted=False, kmsKeyId=...),
+            [
+                pci("3.5.1", "database storage is not encrypted (storageEncrypted is not true)"),
+                pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)"),
+            ],
+        ),
+        "aws-managed-key": Example(
+            with_(AURORA, kmsKeyId="alias/aws/rds"),
+            [pci("3.5.1", "database storage is not encrypted with a customer-managed KMS key (kmsKeyId)")],
+        ),
+    },
+    Subject("redis-cmk", data.redis_encrypted_at_rest_with_cmk, data.REPLICATION_GROUP): {
+        "ok": Example(REDIS, []),
+        "off": Example(
+            with_(REDIS, atRestEncryptionEnabled=False),
+            [pci("3.5.1", "Redis at-rest encryption is off (atRestEncryptionEnabled is not true)")],
+        ),
+        "no-key": Example(
+            with_(REDIS, kmsKeyId=...), [pci("3.5.1", "Redis is not encrypted with a customer-managed KMS key (kmsKeyId)")]
+        ),
+    },
+    Subject("redis-tls", data.redis_transit_encryption, data.REPLICATION_GROUP): {
+        "ok": Example(REDIS, []),
+        "off": Example(
+            with_(REDIS, transitEncryptionEnabled=False),
+            [pci("4.2.1", "Redis in-transit encryption is off (transitEncryptionEnabled is not true)")],
+        ),
+        "preferred": Example(
+            with_(REDIS, transitEncryptionMode="preferred"),
+            [pci("4.2.1", "Redis accepts unencrypted connections (transitEncryptionMode is not 'required')")],
+        ),
+    },
+    Subject("secret-cmk", data.secret_encrypted_with_cmk, data.SECRET): {
+        "ok": Example({"kmsKeyId": KEY_ARN}, []),
+        "default-key": Example(
+            {"name": "db"}, [pci("8.3.2", "secret is not encrypted with a customer-managed KMS key (kmsKeyId)")]
+        ),
+    },
+    Subject("sns-cmk", data.sns_topic_encrypted_with_cmk, data.TOPIC): {
+        "ok": Example({"kmsMasterKeyId": KEY_ARN}, []),
+        "aws-managed": Example(
+            {"kmsMasterKeyId": "alias/aws/sns"},
+            [pci("3.5.1", "SNS topic is not encrypted with a customer-managed KMS key (kmsMasterKeyId)")],
+        ),
+    },
+    Subject("kms-rotation", data.kms_key_rotation, data.KMS_KEY): {
+        "ok": Example({"enableKeyRotation": True}, []),
+        "asymmetric-exempt": Example({"customerMasterKeySpec": "RSA_2048", "keyUsage": "SIGN_VERIFY"}, []),
+        "off": Example(
+            {"enableKeyRotation": False},
+            [pci("3.7.4", "KMS key does not rotate automatically (enableKeyRotation is not true)")],
+        ),
+    },
+    Subject("deletion-protection", data.aurora_deletion_protection, data.RDS_CLUSTER): {
+        "ok": Example(AURORA, []),
+        "off": Example(
+            with_(AURORA, deletionProtection=False),
+            [pci("12.10.1", "Aurora cluster has no deletion protection (deletionProtection is not true)")],
+        ),
+        "not-required-in-staging": Example(with_(AURORA, deletionProtection=False), [], ENVIRONMENT_PARAMS["staging"]),
+    },
+    Subject("backups", data.aurora_backup_retention, data.RDS_CLUSTER): {
+        "ok": Example(with_(AURORA, backupRetentionPeriod=7.0), []),
+        "one-day": Example(
+            with_(AURORA, backupRetentionPeriod=1),
+            [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
+        ),
+        "unset-defaults-to-one": Example(
+            with_(AURORA, backupRetentionPeriod=...),
+            [pci("12.10.1", "Aurora keeps backups for 1 days (backupRetentionPeriod); at least 7 are required")],
+        ),
+    },
+    Subject("engine-pinned", data.engine_version_pinned, data.REPLICATION_GROUP): {
+        "cluster-ok": Example(AURORA, [], resource_type=data.RDS_CLUSTER),
+        "cluster-unpinned-major-allowed": Example(
+            with_(AURORA, engineVersion=..., allowMajorVersionUpgrade=True),
+            [
+                pci("6.5.1", "Aurora cluster does not pin its engine version (engineVersion)"),
+                pci("6.5.1", "Aurora cluster allows major engine version upgrades (allowMajorVersionUpgrade is true)"),
+            ],
+            resource_type=data.RDS_CLUSTER,
+        ),
+        "instance-ok": Example(
+            {"instanceClass": "db.r6g.large", "autoMinorVersionUpgrade": False}, [], resource_type=data.RDS_CLUSTER_INSTANCE
+        ),
+        "instance-provider-default": Example(
+            {"instanceClass": "db.r6g.large"},
+            [
+                pci(
+                    "6.5.1",
+                    "database instance lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)",
+                )
+            ],
+            resource_type=data.RDS_CLUSTER_INSTANCE,
+        ),
+        "redis-ok": Example(REDIS_RBAC, []),
+        "redis-string-false-ok": Example(with_(REDIS_RBAC, autoMinorVersionUpgrade="false"), []),
+        "redis-auto-upgrade-unpinned": Example(
+            with_(REDIS_RBAC, autoMinorVersionUpgrade="true", engineVersion=...),
+            [
+                pci(
+                    "6.5.1",
+                    "Redis replication group lets AWS upgrade its engine minor version (autoMinorVersionUpgrade is not false)",
+                ),
+                pci("6.5.1", "Redis replication group does not pin its engine version (engineVersion)"),
+            ],
+        ),
+    },
     # compute
-    "read-only-root/ok": Case(compute.ecs_read_only_root_filesystem, compute.TASK_DEFINITION, task(), []),
-    "read-only-root/writable": Case(
-        compute.ecs_read_only_root_filesystem,
-        compute.TASK_DEFINITION,
-        task(container(), container(name="sidecar", readonlyRootFilesystem=...)),
-        [pci("2.2.6", "container 'sidecar' has a writable root filesystem (readonlyRootFilesystem is not true)")],
-    ),
-    "privileged/ok": Case(compute.ecs_no_privileged_containers, compute.TASK_DEFINITION, task(), []),
-    "privileged/privileged": Case(
-        compute.ecs_no_privileged_containers,
-        compute.TASK_DEFINITION,
-        task(container(privileged=True)),
-        [pci("7.2.5", "container 'api' runs privileged (privileged is true)")],
-    ),
-    "awslogs/ok": Case(compute.ecs_awslogs, compute.TASK_DEFINITION, task(), []),
-    "awslogs/no-log-config": Case(
-        compute.ecs_awslogs,
-        compute.TASK_DEFINITION,
-        task(container(logConfiguration=...)),
-        [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
-    ),
-    "awslogs/splunk": Case(
-        compute.ecs_awslogs,
-        compute.TASK_DEFINITION,
-        task(container(logConfiguration={"logDriver": "splunk", "options": {}})),
-        [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
-    ),
-    "env-secrets/ok": Case(compute.ecs_no_secrets_in_environment, compute.TASK_DEFINITION, task(), []),
-    "env-secrets/password-in-env": Case(
-        compute.ecs_no_secrets_in_environment,
-        compute.TASK_DEFINITION,
-        task(container(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])),
-        [pci("8.6.2", "container 'api' passes 'DB_PASSWORD' as a plain environment variable; use secrets from Secrets Manager")],
-    ),
-    "env-secrets/ssm-parameter": Case(
-        compute.ecs_no_secrets_in_environment,
-        compute.TASK_DEFINITION,
-        task(container(secrets=[{"name": "API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/api-key"}])),
-        [
-            pci(
-                "8.6.2",
-                "container 'api' reads secret 'API_KEY' from 'arn:aws:ssm:us-east-1:123456789012:parameter/api-key', "
-                "not from Secrets Manager",
-            )
-        ],
-    ),
-    "ecs-public-ip/ok": Case(
-        compute.ecs_service_no_public_ip, compute.ECS_SERVICE, {"networkConfiguration": {"assignPublicIp": False}}, []
-    ),
-    "ecs-public-ip/public": Case(
-        compute.ecs_service_no_public_ip,
-        compute.ECS_SERVICE,
-        {"networkConfiguration": {"assignPublicIp": True, "subnets": ["s-1"]}},
-        [pci("1.4.2", "ECS service assigns public IPs to tasks (networkConfiguration.assignPublicIp is true)")],
-    ),
-    "ecr-scan/ok": Case(
-        compute.ecr_scan_on_push, compute.ECR_REPOSITORY, {"imageScanningConfiguration": {"scanOnPush": True}}, []
-    ),
-    "ecr-scan/off": Case(
-        compute.ecr_scan_on_push,
-        compute.ECR_REPOSITORY,
-        {"imageScanningConfiguration": {"scanOnPush": False}},
-        [pci("6.3.1", "ECR repository does not scan images on push (imageScanningConfiguration.scanOnPush)")],
-    ),
-    "ecr-immutable/ok": Case(compute.ecr_immutable_tags, compute.ECR_REPOSITORY, {"imageTagMutability": "IMMUTABLE"}, []),
-    "ecr-immutable/mutable": Case(
-        compute.ecr_immutable_tags,
-        compute.ECR_REPOSITORY,
-        {"imageTagMutability": "MUTABLE"},
-        [pci("6.5.1", "ECR repository allows tags to be overwritten (imageTagMutability is not IMMUTABLE)")],
-    ),
-    "scratch/ok": Case(compute.ecs_read_only_root_writable_scratch, compute.TASK_DEFINITION, task(), []),
-    "scratch/writable-root-needs-none": Case(
-        compute.ecs_read_only_root_writable_scratch,
-        compute.TASK_DEFINITION,
-        task(container(readonlyRootFilesystem=False, mountPoints=...), volumes=()),
-        [],
-    ),
-    "scratch/trailing-slash-ok": Case(
-        compute.ecs_read_only_root_writable_scratch,
-        compute.TASK_DEFINITION,
-        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp/"}])),
-        [],
-    ),
-    "scratch/no-tmp-mount": Case(
-        compute.ecs_read_only_root_writable_scratch,
-        compute.TASK_DEFINITION,
-        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/var/cache/app", "readOnly": False}])),
-        [
-            pci(
-                "2.2.6",
-                f"container 'api' has a read-only root filesystem but has no writable mount at /tmp (mountPoints); {SCRATCH}",
-            )
-        ],
-    ),
-    "scratch/read-only-tmp": Case(
-        compute.ecs_read_only_root_writable_scratch,
-        compute.TASK_DEFINITION,
-        task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": True}])),
-        [
-            pci(
-                "2.2.6",
-                "container 'api' has a read-only root filesystem but mounts /tmp read-only "
-                f"(mountPoints readOnly is true); {SCRATCH}",
-            )
-        ],
-    ),
-    "scratch/volume-not-in-task": Case(
-        compute.ecs_read_only_root_writable_scratch,
-        compute.TASK_DEFINITION,
-        task(container(), container(name="sidecar", mountPoints=...), volumes=("other",)),
-        [
-            pci(
-                "2.2.6",
-                "container 'api' has a read-only root filesystem but mounts /tmp from 'scratch-tmp', "
-                f"which is not one of the task definition's volumes; {SCRATCH}",
-            ),
-            pci(
-                "2.2.6",
-                f"container 'sidecar' has a read-only root filesystem but has no writable mount at /tmp (mountPoints); {SCRATCH}",
-            ),
-        ],
-    ),
-    "private-image/ok": Case(compute.ecs_images_from_private_registry, compute.TASK_DEFINITION, task(), []),
-    "private-image/china-region-digest-ok": Case(
-        compute.ecs_images_from_private_registry,
-        compute.TASK_DEFINITION,
-        task(container(image="123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api@sha256:" + "a" * 64)),
-        [],
-    ),
-    "private-image/public-registries": Case(
-        compute.ecs_images_from_private_registry,
-        compute.TASK_DEFINITION,
-        task(
-            container(image="nginxinc/nginx-unprivileged:1.27-alpine"),
-            container(name="ecr-public", image="public.ecr.aws/nginx/nginx:1.27"),
-            container(name="lookalike", image="123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1"),
-            container(name="no-image", image=...),
+    Subject("read-only-root", compute.ecs_read_only_root_filesystem, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "writable": Example(
+            task(container(), container(name="sidecar", readonlyRootFilesystem=...)),
+            [pci("2.2.6", "container 'sidecar' has a writable root filesystem (readonlyRootFilesystem is not true)")],
         ),
-        [
-            pci(
-                "6.3.2",
-                "container 'api' runs image 'nginxinc/nginx-unprivileged:1.27-alpine' from outside a private Amazon ECR "
-                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+    },
+    Subject("privileged", compute.ecs_no_privileged_containers, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "privileged": Example(
+            task(container(privileged=True)), [pci("7.2.5", "container 'api' runs privileged (privileged is true)")]
+        ),
+    },
+    Subject("awslogs", compute.ecs_awslogs, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "no-log-config": Example(
+            task(container(logConfiguration=...)),
+            [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
+        ),
+        "splunk": Example(
+            task(container(logConfiguration={"logDriver": "splunk", "options": {}})),
+            [pci("10.2.1", "container 'api' does not log to CloudWatch (logDriver awslogs with awslogs-group)")],
+        ),
+    },
+    Subject("env-secrets", compute.ecs_no_secrets_in_environment, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "password-in-env": Example(
+            task(container(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])),
+            [
+                pci(
+                    "8.6.2",
+                    "container 'api' passes 'DB_PASSWORD' as a plain environment variable; use secrets from Secrets Manager",
+                )
+            ],
+        ),
+        "ssm-parameter": Example(
+            task(container(secrets=[{"name": "API_KEY", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/api-key"}])),
+            [
+                pci(
+                    "8.6.2",
+                    "container 'api' reads secret 'API_KEY' from 'arn:aws:ssm:us-east-1:123456789012:parameter/api-key', "
+                    "not from Secrets Manager",
+                )
+            ],
+        ),
+    },
+    Subject("ecs-public-ip", compute.ecs_service_no_public_ip, compute.ECS_SERVICE): {
+        "ok": Example({"networkConfiguration": {"assignPublicIp": False}}, []),
+        "public": Example(
+            {"networkConfiguration": {"assignPublicIp": True, "subnets": ["s-1"]}},
+            [pci("1.4.2", "ECS service assigns public IPs to tasks (networkConfiguration.assignPublicIp is true)")],
+        ),
+    },
+    Subject("ecr-scan", compute.ecr_scan_on_push, compute.ECR_REPOSITORY): {
+        "ok": Example({"imageScanningConfiguration": {"scanOnPush": True}}, []),
+        "off": Example(
+            {"imageScanningConfiguration": {"scanOnPush": False}},
+            [pci("6.3.1", "ECR repository does not scan images on push (imageScanningConfiguration.scanOnPush)")],
+        ),
+    },
+    Subject("ecr-immutable", compute.ecr_immutable_tags, compute.ECR_REPOSITORY): {
+        "ok": Example({"imageTagMutability": "IMMUTABLE"}, []),
+        "mutable": Example(
+            {"imageTagMutability": "MUTABLE"},
+            [pci("6.5.1", "ECR repository allows tags to be overwritten (imageTagMutability is not IMMUTABLE)")],
+        ),
+    },
+    Subject("scratch", compute.ecs_read_only_root_writable_scratch, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "writable-root-needs-none": Example(task(container(readonlyRootFilesystem=False, mountPoints=...), volumes=()), []),
+        "trailing-slash-ok": Example(
+            task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp/"}])), []
+        ),
+        "no-tmp-mount": Example(
+            task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/var/cache/app", "readOnly": False}])),
+            [
+                pci(
+                    "2.2.6",
+                    f"container 'api' has a read-only root filesystem but has no writable mount at /tmp (mountPoints); {SCRATCH}",
+                )
+            ],
+        ),
+        "read-only-tmp": Example(
+            task(container(mountPoints=[{"sourceVolume": "scratch-tmp", "containerPath": "/tmp", "readOnly": True}])),
+            [
+                pci(
+                    "2.2.6",
+                    "container 'api' has a read-only root filesystem but mounts /tmp read-only "
+                    f"(mountPoints readOnly is true); {SCRATCH}",
+                )
+            ],
+        ),
+        "volume-not-in-task": Example(
+            task(container(), container(name="sidecar", mountPoints=...), volumes=("other",)),
+            [
+                pci(
+                    "2.2.6",
+                    "container 'api' has a read-only root filesystem but mounts /tmp from 'scratch-tmp', "
+                    f"which is not one of the task definition's volumes; {SCRATCH}",
+                ),
+                pci(
+                    "2.2.6",
+                    "container 'sidecar' has a read-only root filesystem but has no writable mount at /tmp "
+                    f"(mountPoints); {SCRATCH}",
+                ),
+            ],
+        ),
+    },
+    Subject("private-image", compute.ecs_images_from_private_registry, compute.TASK_DEFINITION): {
+        "ok": Example(task(), []),
+        "china-region-digest-ok": Example(
+            task(container(image="123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/api@sha256:" + "a" * 64)), []
+        ),
+        "public-registries": Example(
+            task(
+                container(image="nginxinc/nginx-unprivileged:1.27-alpine"),
+                container(name="ecr-public", image="public.ecr.aws/nginx/nginx:1.27"),
+                container(name="lookalike", image="123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1"),
+                container(name="no-image", image=...),
             ),
-            pci(
-                "6.3.2",
-                "container 'ecr-public' runs image 'public.ecr.aws/nginx/nginx:1.27' from outside a private Amazon ECR "
-                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
-            ),
-            pci(
-                "6.3.2",
-                "container 'lookalike' runs image '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1' from "
-                "outside a private Amazon ECR registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
-            ),
-            pci(
-                "6.3.2",
-                "container 'no-image' runs image '<none>' from outside a private Amazon ECR "
-                "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
-            ),
-        ],
-    ),
+            [
+                pci(
+                    "6.3.2",
+                    "container 'api' runs image 'nginxinc/nginx-unprivileged:1.27-alpine' from outside a private Amazon ECR "
+                    "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+                ),
+                pci(
+                    "6.3.2",
+                    "container 'ecr-public' runs image 'public.ecr.aws/nginx/nginx:1.27' from outside a private Amazon ECR "
+                    "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+                ),
+                pci(
+                    "6.3.2",
+                    "container 'lookalike' runs image '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example/api:1' from "
+                    "outside a private Amazon ECR registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+                ),
+                pci(
+                    "6.3.2",
+                    "container 'no-image' runs image '<none>' from outside a private Amazon ECR "
+                    "registry (<account>.dkr.ecr.<region>.amazonaws.com/...)",
+                ),
+            ],
+        ),
+    },
     # edge
-    "tls12/ok": Case(
-        edge.alb_https_tls12, edge.LISTENERS[0], {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, []
-    ),
-    "tls12/http-not-applicable": Case(edge.alb_https_tls12, edge.LISTENERS[0], {"protocol": "HTTP", "port": 80}, []),
-    "tls12/tls10-policy": Case(
-        edge.alb_https_tls12,
-        edge.LISTENERS[0],
-        {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-2016-08"},
-        [pci("4.2.1", "listener TLS policy 'ELBSecurityPolicy-2016-08' allows protocols older than TLS 1.2 (sslPolicy)")],
-    ),
-    "tls12/default-policy": Case(
-        edge.alb_https_tls12,
-        edge.LISTENERS[1],
-        {"protocol": "HTTPS"},
-        [
-            pci(
-                "4.2.1",
-                "listener TLS policy '<default ELBSecurityPolicy-2016-08>' allows protocols older than TLS 1.2 (sslPolicy)",
-            )
-        ],
-    ),
-    "drop-headers/ok": Case(edge.alb_drop_invalid_headers, edge.LOAD_BALANCERS[0], {"dropInvalidHeaderFields": True}, []),
-    "drop-headers/nlb-exempt": Case(edge.alb_drop_invalid_headers, edge.LOAD_BALANCERS[0], {"loadBalancerType": "network"}, []),
-    "drop-headers/off": Case(
-        edge.alb_drop_invalid_headers,
-        edge.LOAD_BALANCERS[0],
-        {"loadBalancerType": "application"},
-        [pci("6.4.1", "load balancer forwards invalid HTTP headers (dropInvalidHeaderFields is not true)")],
-    ),
-    "access-logs/ok": Case(edge.alb_access_logs, edge.LOAD_BALANCERS[0], {"accessLogs": {"enabled": True, "bucket": "logs"}}, []),
-    "access-logs/bucket-but-disabled": Case(
-        edge.alb_access_logs,
-        edge.LOAD_BALANCERS[0],
-        {"accessLogs": {"bucket": "logs"}},
-        [pci("10.2.1", "load balancer access logs are off (accessLogs.enabled with a bucket)")],
-    ),
-    "waf-baseline/ok": Case(edge.waf_baseline_managed_rules, edge.WEB_ACL, web_acl(), []),
-    "waf-baseline/rule-json-ok": Case(
-        edge.waf_baseline_managed_rules,
-        edge.WEB_ACL,
-        {"scope": "REGIONAL", "ruleJson": json.dumps(pascal(web_acl()["rules"]))},
-        [],
-    ),
-    "waf-baseline/counting-missing-and-foreign": Case(
-        edge.waf_baseline_managed_rules,
-        edge.WEB_ACL,
-        web_acl(
-            RATE_LIMIT,
-            managed_group("AWSManagedRulesCommonRuleSet", override="count"),
-            managed_group("AWSManagedRulesKnownBadInputsRuleSet", vendor="F5"),
-            managed_group("AWSManagedRulesAmazonIpReputationList"),
+    Subject("tls12", edge.alb_https_tls12, edge.LISTENERS[0]): {
+        "ok": Example({"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06"}, []),
+        "http-not-applicable": Example({"protocol": "HTTP", "port": 80}, []),
+        "tls10-policy": Example(
+            {"protocol": "HTTPS", "sslPolicy": "ELBSecurityPolicy-2016-08"},
+            [pci("4.2.1", "listener TLS policy 'ELBSecurityPolicy-2016-08' allows protocols older than TLS 1.2 (sslPolicy)")],
         ),
-        [
-            pci(
-                "6.4.2",
-                "web ACL runs the AWS managed rule group AWSManagedRulesCommonRuleSet in count mode; "
-                "its override action must be none",
+        "default-policy": Example(
+            {"protocol": "HTTPS"},
+            [
+                pci(
+                    "4.2.1",
+                    "listener TLS policy '<default ELBSecurityPolicy-2016-08>' allows protocols older than TLS 1.2 (sslPolicy)",
+                )
+            ],
+            resource_type=edge.LISTENERS[1],
+        ),
+    },
+    Subject("drop-headers", edge.alb_drop_invalid_headers, edge.LOAD_BALANCERS[0]): {
+        "ok": Example({"dropInvalidHeaderFields": True}, []),
+        "nlb-exempt": Example({"loadBalancerType": "network"}, []),
+        "off": Example(
+            {"loadBalancerType": "application"},
+            [pci("6.4.1", "load balancer forwards invalid HTTP headers (dropInvalidHeaderFields is not true)")],
+        ),
+    },
+    Subject("access-logs", edge.alb_access_logs, edge.LOAD_BALANCERS[0]): {
+        "ok": Example({"accessLogs": {"enabled": True, "bucket": "logs"}}, []),
+        "bucket-but-disabled": Example(
+            {"accessLogs": {"bucket": "logs"}},
+            [pci("10.2.1", "load balancer access logs are off (accessLogs.enabled with a bucket)")],
+        ),
+    },
+    Subject("waf-baseline", edge.waf_baseline_managed_rules, edge.WEB_ACL): {
+        "ok": Example(web_acl(), []),
+        "rule-json-ok": Example({"scope": "REGIONAL", "ruleJson": json.dumps(pascal(web_acl()["rules"]))}, []),
+        "counting-missing-and-foreign": Example(
+            web_acl(
+                RATE_LIMIT,
+                managed_group("AWSManagedRulesCommonRuleSet", override="count"),
+                managed_group("AWSManagedRulesKnownBadInputsRuleSet", vendor="F5"),
+                managed_group("AWSManagedRulesAmazonIpReputationList"),
             ),
-            pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesKnownBadInputsRuleSet"),
-            pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesAnonymousIpList"),
-        ],
-    ),
-    "waf-baseline/rate-limit-only": Case(
-        edge.waf_baseline_managed_rules,
-        edge.WEB_ACL,
-        web_acl(RATE_LIMIT),
-        [pci("6.4.2", f"web ACL does not run the AWS managed rule group {group}") for group in BASELINE_GROUPS],
-    ),
+            [
+                pci(
+                    "6.4.2",
+                    "web ACL runs the AWS managed rule group AWSManagedRulesCommonRuleSet in count mode; "
+                    "its override action must be none",
+                ),
+                pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesKnownBadInputsRuleSet"),
+                pci("6.4.2", "web ACL does not run the AWS managed rule group AWSManagedRulesAnonymousIpList"),
+            ],
+        ),
+        "rate-limit-only": Example(
+            web_acl(RATE_LIMIT),
+            [pci("6.4.2", f"web ACL does not run the AWS managed rule group {group}") for group in BASELINE_GROUPS],
+        ),
+    },
     # logging
-    "log-cmk/ok": Case(logging.log_group_encrypted_with_cmk, logging.LOG_GROUP, {"kmsKeyId": KEY_ARN}, []),
-    "log-cmk/none": Case(
-        logging.log_group_encrypted_with_cmk,
-        logging.LOG_GROUP,
-        {"retentionInDays": 365},
-        [pci("3.5.1", "log group is not encrypted with a customer-managed KMS key (kmsKeyId)")],
-    ),
-    "retention/ok": Case(logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 365.0}, []),
-    "retention/never-expire-ok": Case(logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 0}, []),
-    "retention/staging-90-ok": Case(
-        logging.log_group_retention, logging.LOG_GROUP, {"retentionInDays": 90}, [], ENVIRONMENT_PARAMS["staging"]
-    ),
-    "retention/prod-90": Case(
-        logging.log_group_retention,
-        logging.LOG_GROUP,
-        {"retentionInDays": 90},
-        [pci("10.5.1", "log group keeps events for 90 days (retentionInDays); at least 365 are required")],
-        ENVIRONMENT_PARAMS["prod"],
-    ),
-    "cloudtrail/ok": Case(
-        logging.cloudtrail_log_file_validation, logging.TRAIL, {"enableLogFileValidation": True, "kmsKeyId": KEY_ARN}, []
-    ),
-    "cloudtrail/unsigned-unencrypted": Case(
-        logging.cloudtrail_log_file_validation,
-        logging.TRAIL,
-        {"enableLogFileValidation": False},
-        [
-            pci("10.3.4", "CloudTrail log file validation is off (enableLogFileValidation is not true)"),
-            pci("10.3.4", "CloudTrail logs are not encrypted with a customer-managed KMS key (kmsKeyId)"),
-        ],
-    ),
+    Subject("log-cmk", logging.log_group_encrypted_with_cmk, logging.LOG_GROUP): {
+        "ok": Example({"kmsKeyId": KEY_ARN}, []),
+        "none": Example(
+            {"retentionInDays": 365}, [pci("3.5.1", "log group is not encrypted with a customer-managed KMS key (kmsKeyId)")]
+        ),
+    },
+    Subject("retention", logging.log_group_retention, logging.LOG_GROUP): {
+        "ok": Example({"retentionInDays": 365.0}, []),
+        "never-expire-ok": Example({"retentionInDays": 0}, []),
+        "staging-90-ok": Example({"retentionInDays": 90}, [], ENVIRONMENT_PARAMS["staging"]),
+        "prod-90": Example(
+            {"retentionInDays": 90},
+            [pci("10.5.1", "log group keeps events for 90 days (retentionInDays); at least 365 are required")],
+            ENVIRONMENT_PARAMS["prod"],
+        ),
+    },
+    Subject("cloudtrail", logging.cloudtrail_log_file_validation, logging.TRAIL): {
+        "ok": Example({"enableLogFileValidation": True, "kmsKeyId": KEY_ARN}, []),
+        "unsigned-unencrypted": Example(
+            {"enableLogFileValidation": False},
+            [
+                pci("10.3.4", "CloudTrail log file validation is off (enableLogFileValidation is not true)"),
+                pci("10.3.4", "CloudTrail logs are not encrypted with a customer-managed KMS key (kmsKeyId)"),
+            ],
+        ),
+    },
     # identity
-    "wildcard/ok": Case(
-        identity.iam_no_wildcard_action, identity.ROLE_POLICY, {"policy": policy_doc(READ_SECRET, DECRYPT_KEY)}, []
-    ),
-    "wildcard/deny-star-ok": Case(
-        identity.iam_no_wildcard_action,
-        identity.IAM_POLICY,
-        {"policy": policy_doc({"Effect": "Deny", "Action": "*", "Resource": "*"})},
-        [],
-    ),
-    "wildcard/star": Case(
-        identity.iam_no_wildcard_action,
-        identity.IAM_POLICY,
-        {"policy": policy_doc(READ_SECRET, {"Effect": "Allow", "Action": "*", "Resource": "*"})},
-        [pci("7.2.1", "IAM statement #1 allows action '*'; grant only the actions the workload needs")],
-    ),
-    "wildcard/service-star-inline-role": Case(
-        identity.iam_no_wildcard_action,
-        identity.ROLE,
-        {
-            "inlinePolicies": [
-                {"name": "s3", "policy": policy_doc({"Sid": "All", "Effect": "Allow", "Action": ["s3:*"], "Resource": "*"})}
-            ]
-        },
-        [pci("7.2.1", "IAM statement All allows action 's3:*'; grant only the actions the workload needs")],
-    ),
-    "wildcard/not-action": Case(
-        identity.iam_no_wildcard_action,
-        identity.USER_POLICY,
-        {"policy": policy_doc({"Sid": "Most", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})},
-        [pci("7.2.1", "IAM statement Most allows everything except a NotAction list")],
-    ),
-    "admin/ok": Case(
-        identity.iam_no_admin_policy,
-        identity.ATTACHMENT_TYPES[0],
-        {"policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"},
-        [],
-    ),
-    "admin/attached": Case(
-        identity.iam_no_admin_policy,
-        identity.ATTACHMENT_TYPES[0],
-        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "role": "r"},
-        [
-            pci(
-                "7.2.2",
-                ADMIN_ATTACHED,
-            )
-        ],
-    ),
-    "admin/role-managed-arns": Case(
-        identity.iam_no_admin_policy,
-        identity.ROLE,
-        {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
-        [
-            pci(
-                "7.2.2",
-                ADMIN_ATTACHED,
-            )
-        ],
-    ),
-    "decrypt/ok": Case(identity.iam_no_kms_decrypt_on_wildcard, identity.ROLE_POLICY, {"policy": policy_doc(DECRYPT_KEY)}, []),
-    "decrypt/on-star": Case(
-        identity.iam_no_kms_decrypt_on_wildcard,
-        identity.ROLE_POLICY,
-        {
-            "policy": policy_doc(
-                {"Sid": "Dec", "Effect": "Allow", "Action": ["logs:PutLogEvents", "kms:Decrypt"], "Resource": "*"}
-            )
-        },
-        [pci("3.6.1", "IAM statement Dec allows 'kms:Decrypt' on every key (Resource '*'); name the key ARNs")],
-    ),
-    "iam-auth/ok": Case(identity.aurora_iam_authentication, identity.RDS_CLUSTER, AURORA, []),
-    "iam-auth/off": Case(
-        identity.aurora_iam_authentication,
-        identity.RDS_CLUSTER,
-        with_(AURORA, iamDatabaseAuthenticationEnabled=...),
-        [pci("8.3.1", "Aurora IAM database authentication is off (iamDatabaseAuthenticationEnabled is not true)")],
-    ),
-    "admin-user/ok": Case(identity.aurora_non_default_admin, identity.RDS_CLUSTER, AURORA, []),
-    "admin-user/postgres": Case(
-        identity.aurora_non_default_admin,
-        identity.RDS_CLUSTER,
-        with_(AURORA, masterUsername="postgres"),
-        [pci("2.2.2", "Aurora master user 'postgres' is a vendor default name; choose a non-default masterUsername")],
-    ),
-    "admin-user/unset": Case(
-        identity.aurora_non_default_admin,
-        identity.RDS_CLUSTER,
-        with_(AURORA, masterUsername=...),
-        [pci("2.2.2", "Aurora master user is not set, so the engine default name is used (masterUsername)")],
-    ),
-    "redis-auth/ok": Case(identity.redis_auth_required, identity.REPLICATION_GROUP, REDIS, []),
-    "redis-auth/rbac-ok": Case(
-        identity.redis_auth_required, identity.REPLICATION_GROUP, with_(REDIS, authToken=..., userGroupIds=["ug-1"]), []
-    ),
-    "redis-auth/none": Case(
-        identity.redis_auth_required,
-        identity.REPLICATION_GROUP,
-        with_(REDIS, authToken=...),
-        [pci("8.3.1", "Redis accepts unauthenticated clients (no authToken and no userGroupIds)")],
-    ),
-    "redis-static-token/rbac-ok": Case(identity.redis_no_static_auth_token, identity.REPLICATION_GROUP, REDIS_RBAC, []),
-    "redis-static-token/auth-token": Case(
-        identity.redis_no_static_auth_token,
-        identity.REPLICATION_GROUP,
-        REDIS,
-        [
-            pci(
-                "8.6.3",
-                "Redis uses a static AUTH token shared by every client (authToken); "
-                "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
-            )
-        ],
-    ),
-    "redis-static-token/write-only-token-next-to-rbac": Case(
-        identity.redis_no_static_auth_token,
-        identity.REPLICATION_GROUP,
-        with_(REDIS_RBAC, authTokenWo="y" * 32),
-        [
-            pci(
-                "8.6.3",
-                "Redis uses a static AUTH token shared by every client (authTokenWo); "
-                "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
-            )
-        ],
-    ),
+    Subject("wildcard", identity.iam_no_wildcard_action, identity.IAM_POLICY): {
+        "ok": Example({"policy": policy_doc(READ_SECRET, DECRYPT_KEY)}, [], resource_type=identity.ROLE_POLICY),
+        "deny-star-ok": Example({"policy": policy_doc({"Effect": "Deny", "Action": "*", "Resource": "*"})}, []),
+        "star": Example(
+            {"policy": policy_doc(READ_SECRET, {"Effect": "Allow", "Action": "*", "Resource": "*"})},
+            [pci("7.2.1", "IAM statement #1 allows action '*'; grant only the actions the workload needs")],
+        ),
+        "service-star-inline-role": Example(
+            {
+                "inlinePolicies": [
+                    {
+                        "name": "s3",
+                        "policy": policy_doc({"Sid": "All", "Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}),
+                    }
+                ]
+            },
+            [pci("7.2.1", "IAM statement All allows action 's3:*'; grant only the actions the workload needs")],
+            resource_type=identity.ROLE,
+        ),
+        "not-action": Example(
+            {"policy": policy_doc({"Sid": "Most", "Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})},
+            [pci("7.2.1", "IAM statement Most allows everything except a NotAction list")],
+            resource_type=identity.USER_POLICY,
+        ),
+    },
+    Subject("admin", identity.iam_no_admin_policy, identity.ATTACHMENT_TYPES[0]): {
+        "ok": Example({"policyArn": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}, []),
+        "attached": Example(
+            {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "role": "r"},
+            [
+                pci(
+                    "7.2.2",
+                    ADMIN_ATTACHED,
+                )
+            ],
+        ),
+        "role-managed-arns": Example(
+            {"managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]},
+            [
+                pci(
+                    "7.2.2",
+                    ADMIN_ATTACHED,
+                )
+            ],
+            resource_type=identity.ROLE,
+        ),
+    },
+    Subject("decrypt", identity.iam_no_kms_decrypt_on_wildcard, identity.ROLE_POLICY): {
+        "ok": Example({"policy": policy_doc(DECRYPT_KEY)}, []),
+        "on-star": Example(
+            {
+                "policy": policy_doc(
+                    {"Sid": "Dec", "Effect": "Allow", "Action": ["logs:PutLogEvents", "kms:Decrypt"], "Resource": "*"}
+                )
+            },
+            [pci("3.6.1", "IAM statement Dec allows 'kms:Decrypt' on every key (Resource '*'); name the key ARNs")],
+        ),
+    },
+    Subject("iam-auth", identity.aurora_iam_authentication, identity.RDS_CLUSTER): {
+        "ok": Example(AURORA, []),
+        "off": Example(
+            with_(AURORA, iamDatabaseAuthenticationEnabled=...),
+            [pci("8.3.1", "Aurora IAM database authentication is off (iamDatabaseAuthenticationEnabled is not true)")],
+        ),
+    },
+    Subject("admin-user", identity.aurora_non_default_admin, identity.RDS_CLUSTER): {
+        "ok": Example(AURORA, []),
+        "postgres": Example(
+            with_(AURORA, masterUsername="postgres"),
+            [pci("2.2.2", "Aurora master user 'postgres' is a vendor default name; choose a non-default masterUsername")],
+        ),
+        "unset": Example(
+            with_(AURORA, masterUsername=...),
+            [pci("2.2.2", "Aurora master user is not set, so the engine default name is used (masterUsername)")],
+        ),
+    },
+    Subject("redis-auth", identity.redis_auth_required, identity.REPLICATION_GROUP): {
+        "ok": Example(REDIS, []),
+        "rbac-ok": Example(with_(REDIS, authToken=..., userGroupIds=["ug-1"]), []),
+        "none": Example(
+            with_(REDIS, authToken=...),
+            [pci("8.3.1", "Redis accepts unauthenticated clients (no authToken and no userGroupIds)")],
+        ),
+    },
+    Subject("redis-static-token", identity.redis_no_static_auth_token, identity.REPLICATION_GROUP): {
+        "rbac-ok": Example(REDIS_RBAC, []),
+        "auth-token": Example(
+            REDIS,
+            [
+                pci(
+                    "8.6.3",
+                    "Redis uses a static AUTH token shared by every client (authToken); "
+                    "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
+                )
+            ],
+        ),
+        "write-only-token-next-to-rbac": Example(
+            with_(REDIS_RBAC, authTokenWo="y" * 32),
+            [
+                pci(
+                    "8.6.3",
+                    "Redis uses a static AUTH token shared by every client (authTokenWo); "
+                    "authenticate each client as its own user through userGroupIds (RBAC users with IAM authentication)",
+                )
+            ],
+        ),
+    },
+}
+
+#: Every example as a case of its rule, named ``<prefix>/<example>``.
+CASES: dict[str, Case] = {
+    f"{subject.prefix}/{name}": Case(
+        subject.check, example.resource_type or subject.resource_type, example.props, example.expected, example.params
+    )
+    for subject, examples in EXAMPLES.items()
+    for name, example in examples.items()
 }
 
 
