@@ -13,7 +13,7 @@ import ipaddress
 import json
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -62,103 +62,85 @@ def config_error(env: str, overrides: dict[str, str], drop: tuple[str, ...] = ()
 
 # --- validation: message names the key, the bad value and what is allowed; nothing registered --------
 
-VALIDATION_CASES = [
-    ("environment", {"environment": "qa"}, (), "scalepayments:environment", "'qa'", "dev, staging, prod"),
-    ("malformed CIDR", {"vpcCidr": "10.0.0.0/33"}, (), "scalepayments:vpcCidr", "10.0.0.0/33", "CIDR"),
-    ("host bits CIDR", {"vpcCidr": "10.0.0.1/16"}, (), "scalepayments:vpcCidr", "10.0.0.1/16", "CIDR"),
-    ("public CIDR", {"vpcCidr": "8.8.0.0/16"}, (), "scalepayments:vpcCidr", "8.8.0.0/16", "private"),
-    ("overlapping CIDR", {"vpcCidr": "10.2.0.0/17"}, (), "scalepayments:vpcCidr", "10.2.0.0/17", "prod VPC (10.2.0.0/16)"),
+
+class Invalid(NamedTuple):
+    """Settings the program must refuse before registering anything, and what its message must name."""
+
+    #: The settings given (without the ``scalepayments:`` namespace).
+    overrides: dict[str, str]
+    #: The setting the message names (without the namespace, which the message must include).
+    key: str
+    #: The refused value, as the message quotes it.
+    value: str
+    #: A fragment of what the message says is allowed.
+    allowed: str
+    #: Settings removed from the environment's defaults (full ``scalepayments:`` keys).
+    drop: tuple[str, ...] = ()
+
+
+def rejected(key: str, value: str, allowed: str) -> Invalid:
+    """The usual case: one setting with a bad value, refused by a message naming that setting and value."""
+    return Invalid({key: value}, key, value, allowed)
+
+
+VALIDATION_CASES: dict[str, Invalid] = {
+    "environment": Invalid({"environment": "qa"}, "environment", "'qa'", "dev, staging, prod"),
+    "malformed CIDR": rejected("vpcCidr", "10.0.0.0/33", "CIDR"),
+    "host bits CIDR": rejected("vpcCidr", "10.0.0.1/16", "CIDR"),
+    "public CIDR": rejected("vpcCidr", "8.8.0.0/16", "private"),
+    "overlapping CIDR": rejected("vpcCidr", "10.2.0.0/17", "prod VPC (10.2.0.0/16)"),
     # Issue #9.7: another environment's block itself is refused too, not only a part of it.
-    ("another environment's CIDR", {"vpcCidr": "10.2.0.0/16"}, (), "scalepayments:vpcCidr", "10.2.0.0/16", "prod VPC"),
-    ("AZ count beyond plan", {"azCount": "4"}, (), "scalepayments:azCount", "4", "at most 3"),
-    ("AZ count one", {"azCount": "1"}, (), "scalepayments:azCount", "1", "2 to 6"),
-    ("min tasks zero", {"minTasks": "0"}, (), "scalepayments:minTasks", "0", "at least 1"),
-    ("min above max", {"minTasks": "5", "maxTasks": "3"}, (), "scalepayments:maxTasks", "3", "at least minTasks (5)"),
-    ("fargate memory", {"apiCpu": "256", "apiMemory": "4096"}, (), "scalepayments:apiMemory", "4096", "512-2048"),
-    ("fargate cpu", {"paymentCpu": "300"}, (), "scalepayments:paymentCpu", "300", "[256, 512, 1024, 2048, 4096]"),
-    ("aurora micro", {"dbInstanceClass": "db.t3.micro"}, (), "scalepayments:dbInstanceClass", "db.t3.micro", "db.t4g.medium"),
-    ("backup zero", {"dbBackupRetentionDays": "0"}, (), "scalepayments:dbBackupRetentionDays", "0", "1 to 35"),
-    ("backup 36", {"dbBackupRetentionDays": "36"}, (), "scalepayments:dbBackupRetentionDays", "36", "1 to 35"),
-    ("log retention", {"logRetentionDays": "10"}, (), "scalepayments:logRetentionDays", "10", "365"),
-    (
-        "monitoring interval",
-        {"dbMonitoringInterval": "7"},
-        (),
-        "scalepayments:dbMonitoringInterval",
-        "7",
-        "[0, 1, 5, 10, 15, 30, 60]",
+    "another environment's CIDR": rejected("vpcCidr", "10.2.0.0/16", "prod VPC"),
+    "AZ count beyond plan": rejected("azCount", "4", "at most 3"),
+    "AZ count one": rejected("azCount", "1", "2 to 6"),
+    "min tasks zero": rejected("minTasks", "0", "at least 1"),
+    "min above max": Invalid({"minTasks": "5", "maxTasks": "3"}, "maxTasks", "3", "at least minTasks (5)"),
+    "fargate memory": Invalid({"apiCpu": "256", "apiMemory": "4096"}, "apiMemory", "4096", "512-2048"),
+    "fargate cpu": rejected("paymentCpu", "300", "[256, 512, 1024, 2048, 4096]"),
+    "aurora micro": rejected("dbInstanceClass", "db.t3.micro", "db.t4g.medium"),
+    "backup zero": rejected("dbBackupRetentionDays", "0", "1 to 35"),
+    "backup 36": rejected("dbBackupRetentionDays", "36", "1 to 35"),
+    "log retention": rejected("logRetentionDays", "10", "365"),
+    "monitoring interval": rejected("dbMonitoringInterval", "7", "[0, 1, 5, 10, 15, 30, 60]"),
+    "name too long": Invalid({"environmentSuffix": "longname"}, "environmentSuffix", "scalepay-notif-tg-staging-longname", "32"),
+    "suffix charset": rejected("environmentSuffix", "PR_1", "lowercase"),
+    "default db user": rejected("dbMasterUsername", "postgres", "not a default"),
+    "no certificate": Invalid({}, "certificateArn", "None", "refuses to deploy", drop=("scalepayments:certificateArn",)),
+    "self-signed outside dev": Invalid(
+        {"selfSignedCertificateFallback": "true"}, "selfSignedCertificateFallback", "True", "dev only"
     ),
-    (
-        "name too long",
-        {"environmentSuffix": "longname"},
-        (),
-        "scalepayments:environmentSuffix",
-        "scalepay-notif-tg-staging-longname",
-        "32",
-    ),
-    ("suffix charset", {"environmentSuffix": "PR_1"}, (), "scalepayments:environmentSuffix", "PR_1", "lowercase"),
-    ("default db user", {"dbMasterUsername": "postgres"}, (), "scalepayments:dbMasterUsername", "postgres", "not a default"),
-    ("no certificate", {}, ("scalepayments:certificateArn",), "scalepayments:certificateArn", "None", "refuses to deploy"),
-    (
-        "self-signed outside dev",
-        {"selfSignedCertificateFallback": "true"},
-        (),
-        "selfSignedCertificateFallback",
-        "True",
-        "dev only",
-    ),
-    ("unknown key", {"dbInstanceClas": "db.r5.large"}, (), "scalepayments:dbInstanceClas", "unknown setting", "dbInstanceClass"),
-    ("not a boolean", {"wafEnabled": "maybe"}, (), "scalepayments:wafEnabled", "maybe", "true or false"),
-    ("redis multi-az one node", {"cacheNodeCount": "1"}, (), "scalepayments:cacheAutomaticFailover", "True", "at least 2"),
-    ("waf rate limit", {"wafRateLimit": "5"}, (), "scalepayments:wafRateLimit", "5", "10 to"),
-    ("kms window", {"kmsDeletionWindowDays": "3"}, (), "scalepayments:kmsDeletionWindowDays", "3", "7 to 30"),
+    "unknown key": Invalid({"dbInstanceClas": "db.r5.large"}, "dbInstanceClas", "unknown setting", "dbInstanceClass"),
+    "not a boolean": rejected("wafEnabled", "maybe", "true or false"),
+    "redis multi-az one node": Invalid({"cacheNodeCount": "1"}, "cacheAutomaticFailover", "True", "at least 2"),
+    "waf rate limit": rejected("wafRateLimit", "5", "10 to"),
+    "kms window": rejected("kmsDeletionWindowDays", "3", "7 to 30"),
     # Issue #8.2: staging and prod pull nothing anonymously from a public registry.
-    (
-        "public image",
+    "public image": Invalid(
         {"paymentImage": "nginxinc/nginx-unprivileged:1.27-alpine"},
-        (),
-        "scalepayments:paymentImage",
+        "paymentImage",
         "nginxinc/nginx-unprivileged:1.27-alpine",
         "private Amazon ECR registry",
     ),
-    (
-        "public images outside dev",
-        {"allowPublicImages": "true"},
-        (),
-        "scalepayments:allowPublicImages",
-        "True",
-        "false outside dev",
-    ),
+    "public images outside dev": Invalid({"allowPublicImages": "true"}, "allowPublicImages", "True", "false outside dev"),
     # Issue #8.8: alarms must page someone in staging and prod.
-    ("no alarm subscriber", {}, ("scalepayments:alarmSubscriberArns",), "scalepayments:alarmEmail", "None", "page nobody"),
-    (
-        "not an https endpoint",
-        {"alarmHttpsEndpoint": "http://hooks.example.com"},
-        (),
-        "alarmHttpsEndpoint",
-        "http://",
-        "https://",
+    "no alarm subscriber": Invalid({}, "alarmEmail", "None", "page nobody", drop=("scalepayments:alarmSubscriberArns",)),
+    "not an https endpoint": Invalid(
+        {"alarmHttpsEndpoint": "http://hooks.example.com"}, "alarmHttpsEndpoint", "http://", "https://"
     ),
     # Issue #8.4: a shared account names its singleton owner explicitly.
-    ("shared account owner", {"accountModel": "shared"}, (), "scalepayments:manageAccountSingletons", "None", "exactly one"),
-    ("account model", {"accountModel": "pooled"}, (), "scalepayments:accountModel", "pooled", "dedicated"),
+    "shared account owner": Invalid({"accountModel": "shared"}, "manageAccountSingletons", "None", "exactly one"),
+    "account model": rejected("accountModel", "pooled", "dedicated"),
     # Issue #8.3: IAM authentication to Redis needs Redis 7.
-    ("redis 6", {"cacheEngineVersion": "6.2"}, (), "scalepayments:cacheEngineVersion", "6.2", "7.0 or later"),
-]
+    "redis 6": rejected("cacheEngineVersion", "6.2", "7.0 or later"),
+}
 
 
-@pytest.mark.parametrize(
-    ("overrides", "drop", "key", "value", "allowed"),
-    [case[1:] for case in VALIDATION_CASES],
-    ids=[case[0] for case in VALIDATION_CASES],
-)
-def test_invalid_setting_is_rejected_before_any_resource(
-    overrides: dict[str, str], drop: tuple[str, ...], key: str, value: str, allowed: str
-) -> None:
-    message, registered = config_error("staging", overrides, drop)
-    assert key in message, message
-    assert value in message, message
-    assert allowed in message, message
+@pytest.mark.parametrize("case", list(VALIDATION_CASES.values()), ids=list(VALIDATION_CASES))
+def test_invalid_setting_is_rejected_before_any_resource(case: Invalid) -> None:
+    message, registered = config_error("staging", case.overrides, case.drop)
+    assert f"scalepayments:{case.key}" in message, message
+    assert case.value in message, message
+    assert case.allowed in message, message
     assert registered == [], f"resources registered before validation failed: {[r.name for r in registered]}"
 
 
