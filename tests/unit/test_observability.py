@@ -42,50 +42,29 @@ def _expected_alarms(cfg: EnvironmentConfig) -> dict[str, tuple[str, str, str, f
     """alarm name -> (namespace, metric, comparison, threshold); thresholds from the README table (tests/expectations.py)."""
     e = EXPECTED[cfg.env]
     n = cfg.namer.name
-    expected: dict[str, tuple[str, str, str, float]] = {}
-    for service in cfg.compute.services:
-        s = service.name
-        expected[n(f"{s}-cpu-high")] = ("AWS/ECS", "CPUUtilization", "GreaterThanThreshold", e.ecs_cpu_alarm_percent)
-        expected[n(f"{s}-memory-high")] = ("AWS/ECS", "MemoryUtilization", "GreaterThanThreshold", e.ecs_memory_alarm_percent)
-        expected[n(f"{s}-tasks-low")] = ("ECS/ContainerInsights", "RunningTaskCount", "LessThanThreshold", e.min_tasks)
+    above, below = "GreaterThanThreshold", "LessThanThreshold"
+    per_service: dict[str, tuple[str, str, str, float]] = {
+        "cpu-high": ("AWS/ECS", "CPUUtilization", above, e.ecs_cpu_alarm_percent),
+        "memory-high": ("AWS/ECS", "MemoryUtilization", above, e.ecs_memory_alarm_percent),
+        "tasks-low": ("ECS/ContainerInsights", "RunningTaskCount", below, e.min_tasks),
         # Any unhealthy target is worth a look: the target group marks one unhealthy only after three failed checks.
-        expected[n(f"{s}-unhealthy-hosts")] = ("AWS/ApplicationELB", "UnHealthyHostCount", "GreaterThanThreshold", 0)
-    expected[n("alb-5xx")] = ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "GreaterThanThreshold", e.alb_5xx_alarm_count)
-    expected[n("alb-target-5xx")] = (
-        "AWS/ApplicationELB",
-        "HTTPCode_Target_5XX_Count",
-        "GreaterThanThreshold",
-        e.alb_5xx_alarm_count,
-    )
-    expected[n("alb-latency-high")] = (
-        "AWS/ApplicationELB",
-        "TargetResponseTime",
-        "GreaterThanThreshold",
-        e.alb_latency_alarm_seconds,
-    )
-    expected[n("aurora-cpu-high")] = ("AWS/RDS", "CPUUtilization", "GreaterThanThreshold", e.db_cpu_alarm_percent)
-    expected[n("aurora-connections-high")] = ("AWS/RDS", "DatabaseConnections", "GreaterThanThreshold", e.db_connections_alarm)
-    expected[n("aurora-memory-low")] = ("AWS/RDS", "FreeableMemory", "LessThanThreshold", e.db_freeable_memory_alarm_bytes)
+        "unhealthy-hosts": ("AWS/ApplicationELB", "UnHealthyHostCount", above, 0),
+    }
+    shared: dict[str, tuple[str, str, str, float]] = {
+        "alb-5xx": ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", above, e.alb_5xx_alarm_count),
+        "alb-target-5xx": ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", above, e.alb_5xx_alarm_count),
+        "alb-latency-high": ("AWS/ApplicationELB", "TargetResponseTime", above, e.alb_latency_alarm_seconds),
+        "aurora-cpu-high": ("AWS/RDS", "CPUUtilization", above, e.db_cpu_alarm_percent),
+        "aurora-connections-high": ("AWS/RDS", "DatabaseConnections", above, e.db_connections_alarm),
+        "aurora-memory-low": ("AWS/RDS", "FreeableMemory", below, e.db_freeable_memory_alarm_bytes),
+        "redis-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", above, e.redis_cpu_alarm_percent),
+        "redis-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", above, e.redis_memory_alarm_percent),
+        "redis-evictions": ("AWS/ElastiCache", "Evictions", above, e.redis_evictions_alarm),
+    }
     if e.db_replica_lag_alarm_ms is not None:
-        expected[n("aurora-replica-lag")] = (
-            "AWS/RDS",
-            "AuroraReplicaLagMaximum",
-            "GreaterThanThreshold",
-            e.db_replica_lag_alarm_ms,
-        )
-    expected[n("redis-cpu-high")] = (
-        "AWS/ElastiCache",
-        "EngineCPUUtilization",
-        "GreaterThanThreshold",
-        e.redis_cpu_alarm_percent,
-    )
-    expected[n("redis-memory-high")] = (
-        "AWS/ElastiCache",
-        "DatabaseMemoryUsagePercentage",
-        "GreaterThanThreshold",
-        e.redis_memory_alarm_percent,
-    )
-    expected[n("redis-evictions")] = ("AWS/ElastiCache", "Evictions", "GreaterThanThreshold", e.redis_evictions_alarm)
+        shared["aurora-replica-lag"] = ("AWS/RDS", "AuroraReplicaLagMaximum", above, e.db_replica_lag_alarm_ms)
+    expected = {n(f"{service.name}-{alarm}"): spec for service in cfg.compute.services for alarm, spec in per_service.items()}
+    expected.update({n(alarm): spec for alarm, spec in shared.items()})
     return expected
 
 
