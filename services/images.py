@@ -1,13 +1,14 @@
 """A small Dockerfile reader: what an image built from a Dockerfile runs, as whom, where, with what.
 
-:func:`read_dockerfile` returns the final stage's runtime settings (:class:`ImageSpec`): the local task runner uses it
-to run an image's command as a plain process, and the image tests use it to check the hardening (non-root numeric
-user, health check, ``/tmp`` volume, ...). It understands what these Dockerfiles use and a bit more: line
-continuations, comments and parser directives, multi-stage builds (settings reset at each ``FROM``), ``ARG``/``ENV``
-substitution (``$VAR``, ``${VAR}``, ``${VAR:-default}``) in the instructions Docker substitutes, exec and shell forms of
-``CMD``/``ENTRYPOINT``/``HEALTHCHECK``, ``ENV k=v`` and legacy ``ENV k v``, relative ``WORKDIR``. It does not know the
-base image's own settings (its ``ENV PATH``, its default ``CMD``): only what the Dockerfile says.
-"""
+:func:`read_dockerfile` returns the runtime settings (:class:`ImageSpec`) of the image one build target produces (the
+stage ``docker build --target`` names; without one, the last stage): the local task runner uses it to run an image's
+command as a plain process, and the image tests use it to check the hardening (non-root numeric user, health check,
+``/tmp`` volume, ...). It understands what the services' Dockerfile uses and a bit more: line continuations, comments
+and parser directives, multi-stage builds (a stage ``FROM`` an image starts afresh, one ``FROM`` an earlier stage
+continues from that stage's settings), ``ARG``/``ENV`` substitution (``$VAR``, ``${VAR}``, ``${VAR:-default}``) in the
+instructions Docker substitutes, exec and shell forms of ``CMD``/``ENTRYPOINT``/``HEALTHCHECK``, ``ENV k=v`` and legacy
+``ENV k v``, relative ``WORKDIR``. It does not know the base image's own settings (its ``ENV PATH``, its default
+``CMD``): only what the Dockerfile says."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-__all__ = ["DockerfileError", "Healthcheck", "ImageSpec", "Instruction", "parse_dockerfile", "read_dockerfile"]
+__all__ = ["DockerfileError", "Healthcheck", "ImageSpec", "Instruction", "parse_dockerfile", "parse_stages", "read_dockerfile"]
 
 
 class DockerfileError(ValueError):
@@ -46,7 +47,7 @@ class Healthcheck:
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """The final stage's runtime settings."""
+    """One build target's runtime settings, and the instructions that made it (its stage's and its parent stages')."""
 
     user: str | None
     workdir: str
@@ -65,9 +66,11 @@ class ImageSpec:
         return self.entrypoint + self.cmd
 
     def stage_instructions(self, keyword: str) -> list[Instruction]:
-        """The final stage's instructions with ``keyword`` (e.g. ``RUN``), in order."""
-        last = self.instructions[-1].stage if self.instructions else 0
-        return [i for i in self.instructions if i.keyword == keyword.upper() and i.stage == last]
+        """The instructions with ``keyword`` (e.g. ``RUN``) that built this target, parent stages first, in order.
+
+        An earlier stage the target only copies from (``COPY --from=<stage>``) is not among them.
+        """
+        return [i for i in self.instructions if i.keyword == keyword.upper()]
 
 
 _VARIABLE = re.compile(
@@ -153,85 +156,83 @@ def _key_values(args: str, line: int) -> dict[str, str]:
     return pairs
 
 
-def parse_dockerfile(text: str) -> ImageSpec:
-    """Parse Dockerfile ``text`` (see the module docstring for what is understood)."""
+def _apply(spec: ImageSpec, keyword: str, rest: str, flags: Mapping[str, str], line: int) -> ImageSpec:
+    """``spec`` after one instruction of its stage (ImageSpec is immutable: a stage built FROM it keeps its own copy)."""
+    if keyword == "ENV":
+        return replace(spec, env={**spec.env, **_key_values(rest, line)})
+    if keyword == "USER":
+        return replace(spec, user=rest)
+    if keyword == "WORKDIR":
+        return replace(spec, workdir=str(PurePosixPath(spec.workdir) / rest) if not rest.startswith("/") else rest)
+    if keyword == "CMD":
+        return replace(spec, cmd=_command(rest, line))
+    if keyword == "ENTRYPOINT":
+        return replace(spec, entrypoint=_command(rest, line))
+    if keyword == "HEALTHCHECK":
+        if rest.upper() == "NONE":
+            return replace(spec, healthcheck=Healthcheck(None, flags))
+        test_keyword, _, test = rest.partition(" ")
+        if test_keyword.upper() != "CMD":
+            raise DockerfileError(f"line {line}: HEALTHCHECK must be NONE or CMD ...")
+        return replace(spec, healthcheck=Healthcheck(_command(test.strip(), line), flags))
+    if keyword == "VOLUME":
+        return replace(spec, volumes=spec.volumes + (_command(rest, line) if rest.startswith("[") else tuple(rest.split())))
+    if keyword == "EXPOSE":
+        return replace(spec, expose=spec.expose + tuple(rest.split()))
+    return spec
+
+
+def parse_stages(text: str) -> dict[str, ImageSpec]:
+    """Every stage of Dockerfile ``text`` by name (``FROM ... AS <name>``; an unnamed stage by its index), in order."""
     global_args: dict[str, str] = {}
-    instructions: list[Instruction] = []
-    stage = -1
-    base = ""
-    user: str | None = None
-    workdir = "/"
-    cmd: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] = ()
-    healthcheck: Healthcheck | None = None
-    volumes: list[str] = []
-    env: dict[str, str] = {}
+    stages: dict[str, ImageSpec] = {}
+    name = ""
     args: dict[str, str] = {}
-    expose: list[str] = []
     for line, content in _logical_lines(text):
         keyword, _, raw_args = content.partition(" ")
         keyword = keyword.upper()
         raw_args = raw_args.strip()
         # FROM sees only the global ARGs (declared before the first FROM); other instructions their stage's ARG/ENV too.
-        variables = global_args if keyword == "FROM" else {**global_args, **args, **env}
+        variables = global_args if keyword == "FROM" or not stages else {**global_args, **args, **stages[name].env}
         if keyword in _SUBSTITUTED:
             raw_args = _substitute(raw_args, variables)
         flags, rest = _split_flags(raw_args) if keyword in ("ADD", "COPY", "FROM", "RUN", "HEALTHCHECK") else ({}, raw_args)
         if keyword == "FROM":
-            stage += 1
-            base = rest.split()[0] if rest else ""
-            user, workdir, cmd, entrypoint, healthcheck = None, "/", (), (), None
-            volumes, env, args, expose = [], {}, {}, []
-        elif stage < 0 and keyword != "ARG":
+            words = rest.split()
+            source = words[0] if words else ""
+            name = words[2].lower() if len(words) == 3 and words[1].upper() == "AS" else str(len(stages))
+            # Stage names are case-insensitive. FROM an earlier stage continues from it, anything else is an image.
+            empty = ImageSpec(user=None, workdir="/", cmd=(), healthcheck=None, volumes=(), env={}, expose=(), base=source)
+            stages[name] = stages.get(source.lower(), empty)
+            args = {}
+        elif not stages and keyword != "ARG":
             raise DockerfileError(f"line {line}: {keyword} before FROM")
-        instructions.append(Instruction(keyword, rest, flags, line, max(stage, 0)))
         if keyword == "ARG":
-            name, sep, default = rest.partition("=")
-            name = name.strip()
+            arg, sep, default = rest.partition("=")
+            arg = arg.strip()
             value = (shlex.split(default) or [""])[0] if sep else ""
-            if stage < 0:
-                global_args[name] = value
-            else:
-                # An ARG without a default inside a stage re-imports the global value.
-                args[name] = value if sep else global_args.get(name, "")
-        elif keyword == "ENV":
-            env.update(_key_values(rest, line))
-        elif keyword == "USER":
-            user = rest
-        elif keyword == "WORKDIR":
-            workdir = str(PurePosixPath(workdir) / rest) if not rest.startswith("/") else rest
-        elif keyword == "CMD":
-            cmd = _command(rest, line)
-        elif keyword == "ENTRYPOINT":
-            entrypoint = _command(rest, line)
-        elif keyword == "HEALTHCHECK":
-            if rest.upper() == "NONE":
-                healthcheck = Healthcheck(None, flags)
-            else:
-                test_keyword, _, test = rest.partition(" ")
-                if test_keyword.upper() != "CMD":
-                    raise DockerfileError(f"line {line}: HEALTHCHECK must be NONE or CMD ...")
-                healthcheck = Healthcheck(_command(test.strip(), line), flags)
-        elif keyword == "VOLUME":
-            volumes.extend(_command(rest, line) if rest.startswith("[") else rest.split())
-        elif keyword == "EXPOSE":
-            expose.extend(rest.split())
-    if stage < 0:
+            if not stages:
+                global_args[arg] = value  # before the first FROM: seen by FROM lines and re-declared in stages
+                continue
+            # An ARG without a default inside a stage re-imports the global value.
+            args[arg] = value if sep else global_args.get(arg, "")
+        spec = _apply(stages[name], keyword, rest, flags, line)
+        stages[name] = replace(spec, instructions=(*spec.instructions, Instruction(keyword, rest, flags, line, len(stages) - 1)))
+    if not stages:
         raise DockerfileError("no FROM instruction")
-    return ImageSpec(
-        user=user,
-        workdir=workdir,
-        cmd=cmd,
-        healthcheck=healthcheck,
-        volumes=tuple(volumes),
-        env=env,
-        expose=tuple(expose),
-        entrypoint=entrypoint,
-        base=base,
-        instructions=tuple(instructions),
-    )
+    return stages
 
 
-def read_dockerfile(path: str | Path) -> ImageSpec:
-    """Parse the Dockerfile at ``path``."""
-    return parse_dockerfile(Path(path).read_text(encoding="utf-8"))
+def parse_dockerfile(text: str, target: str | None = None) -> ImageSpec:
+    """Parse Dockerfile ``text``: the image ``docker build --target <target>`` builds (without a target: the last stage)."""
+    stages = parse_stages(text)
+    if target is None:
+        return list(stages.values())[-1]
+    if target.lower() not in stages:
+        raise DockerfileError(f"no stage named {target!r} (stages: {', '.join(stages)})")
+    return stages[target.lower()]
+
+
+def read_dockerfile(path: str | Path, target: str | None = None) -> ImageSpec:
+    """Parse the Dockerfile at ``path`` (the ``target`` stage, or the last one)."""
+    return parse_dockerfile(Path(path).read_text(encoding="utf-8"), target)

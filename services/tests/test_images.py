@@ -1,6 +1,6 @@
-"""The service images, checked from their Dockerfiles (no Docker here): hardening, health check, CA bundle, contents.
+"""The service images, checked from their Dockerfile targets (no Docker here): hardening, health check, CA bundle, contents.
 
-:func:`image_problems` lists every requirement an image breaks; the real Dockerfiles must have none, and each mutation
+:func:`image_problems` lists every requirement an image breaks; the real targets must have none, and each mutation
 test removes or weakens one requirement and shows that it would be caught.
 """
 
@@ -13,11 +13,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from services.images import ImageSpec, parse_dockerfile, read_dockerfile
+from services.images import ImageSpec, Instruction, parse_dockerfile, read_dockerfile
 from services.tests.support import SERVICES_DIR
 
 SERVICES = ("api", "payment", "notification")
@@ -27,10 +27,12 @@ BASE = "public.ecr.aws/docker/library/python:3.11-slim"
 CA_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 CA_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 HEALTHCHECK = ("python", "-m", "services.common.healthcheck")
+#: The one Dockerfile of every image: build target <name> is the image of workload <name>.
+DOCKERFILE = SERVICES_DIR / "Dockerfile"
 
 
 def image_problems(spec: ImageSpec, name: str) -> list[str]:
-    """Every image requirement ``spec`` (the Dockerfile of ``name``) breaks; empty when it is fine."""
+    """Every image requirement ``spec`` (the Dockerfile target ``name``) breaks; empty when it is fine."""
     problems: list[str] = []
     if spec.base != BASE:
         problems.append(f"base image {spec.base!r} is not {BASE} (ECR Public mirror)")
@@ -102,9 +104,9 @@ def test_runtime_requirements_are_all_pinned() -> None:
 
 
 @pytest.mark.parametrize("name", IMAGES)
-def test_dockerfile_meets_every_requirement(name: str) -> None:
+def test_dockerfile_target_meets_every_requirement(name: str) -> None:
     """Non-root numeric USER, /tmp volume writable for it, health check module, CMD, base image, pinned deps, CA bundle."""
-    spec = read_dockerfile(SERVICES_DIR / name / "Dockerfile")
+    spec = read_dockerfile(DOCKERFILE, name)
     assert image_problems(spec, name) == []
     assert spec.workdir == "/app"
     assert spec.env["PYTHONPATH"] == "/app"
@@ -137,9 +139,9 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
     "VOLUME elsewhere": _replace('VOLUME ["/tmp"]', 'VOLUME ["/data"]'),
     "/tmp not chowned": _replace("chown 10001:10001 /tmp && ", ""),
     "/tmp not writable": _replace("chmod 1777 /tmp", "chmod 0555 /tmp"),
-    "/tmp prepared after VOLUME": lambda text: (
-        _drop(r"chown 10001:10001 /tmp")(text) + "\nRUN chown 10001:10001 /tmp && chmod 1777 /tmp\n"
-    ),
+    "/tmp prepared after VOLUME": lambda text: _replace(
+        'VOLUME ["/tmp"]', 'VOLUME ["/tmp"]\nRUN chown 10001:10001 /tmp && chmod 1777 /tmp'
+    )(_drop(r"chown 10001:10001 /tmp")(text)),
     "wrong CMD": _replace('CMD ["python", "-m", "services.payment"]', 'CMD ["python", "-m", "services.api"]'),
     "shell-form CMD": _replace('CMD ["python", "-m", "services.payment"]', "CMD uvicorn services.payment.app:app"),
     "Docker Hub base": _replace(f"FROM {BASE}", "FROM python:3.11-slim"),
@@ -154,11 +156,11 @@ MUTATIONS: dict[str, Callable[[str], str]] = {
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_removing_a_requirement_is_caught(mutation: str) -> None:
-    """Each weakening of the payment Dockerfile produces at least one problem (so the test above would fail)."""
-    text = (SERVICES_DIR / "payment" / "Dockerfile").read_text()
+    """Each weakening of the payment target produces at least one problem (so the test above would fail)."""
+    text = DOCKERFILE.read_text()
     mutated = MUTATIONS[mutation](text)
     assert mutated != text
-    assert image_problems(parse_dockerfile(mutated), "payment") != []
+    assert image_problems(parse_dockerfile(mutated, "payment"), "payment") != []
 
 
 def test_parser_handles_multi_stage_substitution_and_shell_forms() -> None:
@@ -198,6 +200,35 @@ def test_parser_handles_multi_stage_substitution_and_shell_forms() -> None:
     assert spec.argv == ("tini", "--", "/bin/sh", "-c", "exec python -m app")
 
 
+def test_parser_follows_stages_built_from_earlier_stages() -> None:
+    """A target continues from the stage it is built FROM (settings and instructions); a stage it copies from does not count."""
+    text = "\n".join(
+        [
+            "FROM python:3.11-slim AS Base",
+            "ENV A=1",
+            "USER 10001:10001",
+            "RUN chown 10001:10001 /tmp",
+            "FROM base AS build",
+            "RUN make",
+            "FROM base AS app",
+            "ENV B=2",
+            "COPY --from=build /out/ /app/",
+            'CMD ["app"]',
+            "FROM busybox AS other",
+        ]
+    )
+    app = parse_dockerfile(text, "app")
+    assert app.base == "python:3.11-slim"
+    assert (app.user, app.env, app.cmd) == ("10001:10001", {"A": "1", "B": "2"}, ("app",))
+    assert [i.args for i in app.stage_instructions("RUN")] == ["chown 10001:10001 /tmp"]
+    assert app.stage_instructions("COPY")[0].flags == {"from": "build"}
+    # The parent's settings are copied, not shared; without a target, the last stage; an unknown target is an error.
+    assert parse_dockerfile(text, "BASE").env == {"A": "1"}
+    assert parse_dockerfile(text).base == "busybox" and parse_dockerfile(text).user is None
+    with pytest.raises(ValueError, match="no stage named 'missing'"):
+        parse_dockerfile(text, "missing")
+
+
 def _ignored(relative: str, patterns: list[str]) -> bool:
     """Whether ``relative`` (a path in the build context) is excluded by .dockerignore ``patterns``."""
     parts = relative.split("/")
@@ -213,6 +244,15 @@ def _ignored(relative: str, patterns: list[str]) -> bool:
     return False
 
 
+def _context_source(path: str, copies: list[Instruction]) -> str:
+    """Where in the build context ``path`` of an earlier stage came from: that stage's (last) COPY onto it."""
+    for copy in reversed(copies):
+        source, target = copy.args.split()
+        if path.startswith(target):
+            return (PurePosixPath(source) / path.removeprefix(target)).as_posix()
+    raise AssertionError(f"{path} is copied from a stage that did not copy it from the build context")
+
+
 def build_image_tree(name: str, destination: Path) -> Path:
     """What the image's COPY instructions put under /app, reproduced in ``destination`` (honouring .dockerignore)."""
     patterns = [
@@ -220,9 +260,11 @@ def build_image_tree(name: str, destination: Path) -> Path:
         for line in (SERVICES_DIR / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    spec = read_dockerfile(SERVICES_DIR / name / "Dockerfile")
+    spec = read_dockerfile(DOCKERFILE, name)
     for copy in spec.stage_instructions("COPY"):
         source, target = copy.args.split()
+        if "from" in copy.flags:
+            source = _context_source(source, read_dockerfile(DOCKERFILE, copy.flags["from"]).stage_instructions("COPY"))
         assert target.startswith("/app/"), target
         source_path = SERVICES_DIR / source
         assert source_path.exists(), f"{name}: COPY source {source} is not in the build context"
@@ -245,14 +287,14 @@ def test_build_context_excludes_tests_and_caches() -> None:
         for line in (SERVICES_DIR / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    for path in ("tests/test_images.py", "payment/__pycache__/app.cpython-311.pyc", "payment/Dockerfile", "README.md"):
+    for path in ("tests/test_images.py", "payment/__pycache__/app.cpython-311.pyc", "Dockerfile", "README.md"):
         assert _ignored(path, patterns), path
     for path in ("payment/app.py", "payment/migrations/0001_payments_and_ledger.sql", "requirements.txt", "common/config.py"):
         assert not _ignored(path, patterns), path
 
 
 def test_each_image_contains_what_its_command_imports(tmp_path: Path) -> None:
-    """Importing each image's entry module from only the files its Dockerfile copies works (nothing missing)."""
+    """Importing each image's entry module from only the files its target copies works (nothing missing)."""
     checks = {
         "api": "import services.api.__main__, services.api.app, services.common.healthcheck",
         "payment": "import services.payment.__main__, services.payment.app, services.common.healthcheck",

@@ -27,7 +27,7 @@ from tools.localplane.tasks import LocalAddresses, local_argv, task_environment
 from tools.release.images import ImageRef, push_to_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-PAYMENT_DOCKERFILE = ROOT / "services" / "payment" / "Dockerfile"
+DOCKERFILE = ROOT / "services" / "Dockerfile"
 DB_ENDPOINT = "scalepay-aurora-dev.cluster-abc.us-east-1.rds.amazonaws.com"
 CACHE_ENDPOINT = "master.scalepay-redis-dev.abc.use1.cache.amazonaws.com"
 
@@ -51,10 +51,11 @@ def _definition(environment: dict[str, str], secrets: dict[str, str] | None = No
 
 
 def _image() -> LocalImage:
-    spec = read_dockerfile(PAYMENT_DOCKERFILE)
+    spec = read_dockerfile(DOCKERFILE, "payment")
     return LocalImage(
         "111111111111.dkr.ecr.us-east-1.amazonaws.com/scalepay-payment-dev:1.0.0",
-        PAYMENT_DOCKERFILE,
+        DOCKERFILE,
+        "payment",
         spec,
         {"/etc/ssl/certs/rds-global-bundle.pem": "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"},
     )
@@ -150,7 +151,7 @@ def moto_endpoint() -> Any:
         server.stop()
 
 
-def test_an_image_resolves_to_the_dockerfile_it_was_built_from(moto_endpoint: str) -> None:
+def test_an_image_resolves_to_the_dockerfile_target_it_was_built_from(moto_endpoint: str) -> None:
     aws = account_aws(moto_endpoint, "111111111111", REGION)
     ecr = aws.client("ecr")
     ecr.create_repository(repositoryName="scalepay-payment-dev")
@@ -159,10 +160,10 @@ def test_an_image_resolves_to_the_dockerfile_it_was_built_from(moto_endpoint: st
         resolve_image(aws, reference)
     push_to_emulator(ecr, ImageRef("payment", "scalepay-payment-dev", reference.split("/")[0], "1.0.0"))
     image = resolve_image(aws, reference)
-    assert image.dockerfile == PAYMENT_DOCKERFILE
+    assert (image.dockerfile, image.target) == (DOCKERFILE, "payment")
     assert image.argv == ("python", "-m", "services.payment") and image.run_as == (10001, 10001)
     assert image.downloads["/etc/ssl/certs/rds-global-bundle.pem"].startswith("https://truststore.pki.rds.amazonaws.com/")
-    # An image whose configuration no Dockerfile of this checkout produces (pushed from another revision).
+    # An image whose configuration no Dockerfile target of this checkout produces (pushed from another revision).
     ecr.create_repository(repositoryName="scalepay-notification-dev")
     ecr.put_image(
         repositoryName="scalepay-notification-dev",
@@ -170,7 +171,7 @@ def test_an_image_resolves_to_the_dockerfile_it_was_built_from(moto_endpoint: st
         imageManifestMediaType="application/vnd.oci.image.manifest.v1+json",
         imageTag="1.0.0",
     )
-    with pytest.raises(NotRunnableError, match="built from no Dockerfile"):
+    with pytest.raises(NotRunnableError, match="built from no Dockerfile target"):
         resolve_image(aws, "111111111111.dkr.ecr.us-east-1.amazonaws.com/scalepay-notification-dev:1.0.0")
 
 

@@ -229,7 +229,7 @@ def test_the_image_can_write_every_path_the_task_mounts_writable(case: Case, ser
     writable mount, owned by (or open to) its non-root user, so the task starts with a read-only root."""
     from services.images import read_dockerfile
 
-    spec = read_dockerfile(f"services/{service}/Dockerfile")
+    spec = read_dockerfile("services/Dockerfile", service)
     uid = spec.user.split(":")[0]
     assert uid.isdigit() and int(uid) != 0, f"{service} image runs as {spec.user}"
     mounts = [m["containerPath"] for m in container(case, service)["mountPoints"] if not m["readOnly"]]

@@ -9,10 +9,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from services.images import read_dockerfile
 from tools import stack_config
 from tools.emulator import server
 from tools.evaluate import Evaluation
 from tools.release.images import (
+    DOCKERFILE,
     ImageRef,
     bootstrap_targets,
     image_config,
@@ -55,7 +57,7 @@ def test_push_commands_log_in_once_then_build_and_push_each_image(evaluated: Cal
         "docker login --username AWS --password-stdin 210987654321.dkr.ecr.eu-west-1.amazonaws.com"
     )
     assert commands[1:3] == [
-        "docker build --file services/api/Dockerfile --tag "
+        "docker build --file services/Dockerfile --target api --tag "
         "210987654321.dkr.ecr.eu-west-1.amazonaws.com/scalepay-api-prod:1.0.0 services",
         "docker push 210987654321.dkr.ecr.eu-west-1.amazonaws.com/scalepay-api-prod:1.0.0",
     ]
@@ -68,8 +70,8 @@ def test_push_commands_log_in_once_then_build_and_push_each_image(evaluated: Cal
         push(images, "eu-west-1", runner=lambda command: 1 if "docker push" in command else 0)
 
 
-def test_the_image_config_is_what_the_dockerfile_declares() -> None:
-    config = image_config(Path("services/payment/Dockerfile"))["config"]
+def test_the_image_config_is_what_the_dockerfile_target_declares() -> None:
+    config = image_config(read_dockerfile(DOCKERFILE, "payment"))["config"]
     assert config["User"] == "10001:10001"
     assert config["Cmd"] == ["python", "-m", "services.payment"]
     assert "/tmp" in config["Volumes"]

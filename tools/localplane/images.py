@@ -1,11 +1,11 @@
 """Which local build an image in the stack's ECR stands for, and what that image holds.
 
 The local task runner runs no containers. It runs an image's command (``ENTRYPOINT`` + ``CMD``) as a process
-from this checkout, so it must know that the image a task definition names *is* a build of one of our
-Dockerfiles: the manifest pushed to the emulator's ECR (``tools/release``) carries the digest of the image
-configuration a build of ``services/<name>/Dockerfile`` produces, and :func:`resolve_image` finds the Dockerfile
-with that digest. An image that is not in ECR fails as ECS fails a task (``CannotPullContainerError``); one that
-no Dockerfile of this checkout produces (pushed from another revision) is refused.
+from this checkout, so it must know that the image a task definition names *is* a build of one of the
+targets of our Dockerfile: the manifest pushed to the emulator's ECR (``tools/release``) carries the digest of the
+image configuration a build of a target of ``services/Dockerfile`` produces, and :func:`resolve_image` finds the
+target with that digest. An image that is not in ECR fails as ECS fails a task (``CannotPullContainerError``); one that
+no Dockerfile target of this checkout produces (pushed from another revision) is refused.
 
 What the image puts in its filesystem is mapped to the checkout: the code the Dockerfile copies into ``/app``
 is this repository's ``services/`` package, and a file fetched with ``ADD <url>`` is stood in for by a local
@@ -20,13 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.images import ImageSpec, read_dockerfile
+from services.images import ImageSpec, parse_stages
 from tools.emulator.engine import Aws
 from tools.localplane.deployed import NotRunnableError
 from tools.release.images import image_config, oci_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILES = ROOT / "services"
+#: The services' Dockerfile: one build target (stage) per image.
+DOCKERFILE = ROOT / "services" / "Dockerfile"
 #: Where the images put their code (``WORKDIR /app``, ``COPY common/ /app/services/common/``).
 IMAGE_CODE_ROOT = "/app"
 #: The RDS certificate bundle the database clients' images ``ADD`` from AWS.
@@ -35,10 +36,11 @@ RDS_TRUST_STORE = "https://truststore.pki.rds.amazonaws.com/"
 
 @dataclass(frozen=True)
 class LocalImage:
-    """An image in ECR and the Dockerfile of this checkout it was built from."""
+    """An image in ECR and the Dockerfile target of this checkout it was built from."""
 
     reference: str
     dockerfile: Path
+    target: str
     spec: ImageSpec
     downloads: Mapping[str, str]  # path in the image -> the URL ``ADD`` fetched it from
 
@@ -57,8 +59,8 @@ class LocalImage:
         return int(user[0]), int(gid)
 
 
-def _config_digest(dockerfile: Path) -> str:
-    return str(json.loads(oci_manifest(image_config(dockerfile)))["config"]["digest"])
+def _config_digest(spec: ImageSpec) -> str:
+    return str(json.loads(oci_manifest(image_config(spec)))["config"]["digest"])
 
 
 def _downloads(spec: ImageSpec) -> dict[str, str]:
@@ -81,8 +83,8 @@ def split_reference(reference: str) -> tuple[str, str, str]:
     return registry, repository, tag
 
 
-def resolve_image(aws: Aws, reference: str, dockerfiles: Path = DOCKERFILES) -> LocalImage:
-    """The Dockerfile whose build ``reference`` (in the account's ECR) is; :class:`NotRunnableError` otherwise."""
+def resolve_image(aws: Aws, reference: str, dockerfile: Path = DOCKERFILE) -> LocalImage:
+    """The target of ``dockerfile`` whose build ``reference`` (in the account's ECR) is; :class:`NotRunnableError` otherwise."""
     registry, repository, tag = split_reference(reference)
     if not registry.startswith(f"{aws.account_id}."):
         raise NotRunnableError(f"image {reference}: another account's registry (this stack runs in {aws.account_id})")
@@ -91,8 +93,7 @@ def resolve_image(aws: Aws, reference: str, dockerfiles: Path = DOCKERFILES) -> 
     if not images:
         raise NotRunnableError(f"CannotPullContainerError: {reference} not found in ECR (push it: README, 'Deploying to AWS')")
     digest = json.loads(images[0]["imageManifest"])["config"]["digest"]
-    for dockerfile in sorted(dockerfiles.glob("*/Dockerfile")):
-        if _config_digest(dockerfile) == digest:
-            spec = read_dockerfile(dockerfile)
-            return LocalImage(reference, dockerfile, spec, _downloads(spec))
-    raise NotRunnableError(f"image {reference}: built from no Dockerfile of this checkout (config digest {digest})")
+    for target, spec in parse_stages(dockerfile.read_text(encoding="utf-8")).items():
+        if _config_digest(spec) == digest:
+            return LocalImage(reference, dockerfile, target, spec, _downloads(spec))
+    raise NotRunnableError(f"image {reference}: built from no Dockerfile target of this checkout (config digest {digest})")

@@ -6,8 +6,8 @@ without their images, so the first deployment is three steps (README, "Deploying
 
 1. ``python -m tools.release targets --stack <stack>``: the ``--target`` arguments that make
    ``pulumi up`` create only the repositories and what they need (the data key, the parent components);
-2. ``python -m tools.release push --stack <stack> --tag <imageTag>``: build each image from
-   ``services/<name>/Dockerfile`` and push it (docker and the aws CLI);
+2. ``python -m tools.release push --stack <stack> --tag <imageTag>``: build each image, the
+   target ``<name>`` of ``services/Dockerfile``, and push it (docker and the aws CLI);
 3. ``python -m tools.release check --stack <stack>``: every image a task definition names exists in
    ECR; then the full ``pulumi up``.
 

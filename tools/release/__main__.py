@@ -1,7 +1,7 @@
 """``python -m tools.release {targets,push,check} --stack <stack>``: fill the stack's ECR repositories.
 
     targets   print the ``--target`` arguments for a first ``pulumi up`` that creates only the repositories
-    push      build every image from services/<name>/Dockerfile and push it (docker, aws CLI; --dry-run prints)
+    push      build every image (its target <name> of services/Dockerfile) and push it (docker, aws CLI; --dry-run prints)
     check     exit 1 naming every image a task definition references that its repository does not hold
 
 The stack's configuration is read like ``pulumi up`` reads it (Pulumi.yaml, Pulumi.<stack>.yaml, --config).

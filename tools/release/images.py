@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.images import read_dockerfile
+from services.images import ImageSpec, read_dockerfile
 from tools.evaluate import Evaluation, Registration
 
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 ROOT = Path(__file__).resolve().parents[2]
-#: docker build context of every service image (services/<name>/Dockerfile copies from it).
+#: docker build context of every service image (services/Dockerfile copies from it).
 BUILD_CONTEXT = "services"
+#: The one Dockerfile of the service images (relative to the repository root): one build target per workload.
+DOCKERFILE = "services/Dockerfile"
 
 #: OCI media types of the manifest the emulator push writes (what ``docker push`` sends to ECR).
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -44,9 +46,9 @@ class ImageRef:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
     @property
-    def dockerfile(self) -> str:
-        """The Dockerfile the image is built from (relative to the repository root)."""
-        return f"services/{self.workload}/Dockerfile"
+    def target(self) -> str:
+        """The build target (stage of :data:`DOCKERFILE`) the image is: the workload's own."""
+        return self.workload
 
 
 def repositories(evaluation: Evaluation) -> dict[str, Registration]:
@@ -96,7 +98,8 @@ def push_commands(images: Sequence[ImageRef], region: str) -> list[str]:
     ]
     for image in images:
         commands.append(
-            f"docker build --file {shlex.quote(image.dockerfile)} --tag {shlex.quote(image.reference)} {BUILD_CONTEXT}"
+            f"docker build --file {DOCKERFILE} --target {shlex.quote(image.target)} "
+            f"--tag {shlex.quote(image.reference)} {BUILD_CONTEXT}"
         )
         commands.append(f"docker push {shlex.quote(image.reference)}")
     return commands
@@ -130,9 +133,8 @@ def missing_images(ecr: Any, images: Iterable[ImageRef]) -> list[ImageRef]:
     return missing
 
 
-def image_config(dockerfile: Path) -> dict[str, Any]:
-    """The OCI image configuration a build of ``dockerfile`` produces (user, command, environment, volumes)."""
-    spec = read_dockerfile(dockerfile)
+def image_config(spec: ImageSpec) -> dict[str, Any]:
+    """The OCI image configuration a build of ``spec`` (one Dockerfile target) produces (user, command, environment, volumes)."""
     config: dict[str, Any] = {
         "User": spec.user or "",
         "WorkingDir": spec.workdir,
@@ -165,11 +167,11 @@ def oci_manifest(config: Mapping[str, Any]) -> str:
 def push_to_emulator(ecr: Any, image: ImageRef, root: Path = ROOT) -> str:
     """Stand-in for ``docker push`` against the emulator: put the image's manifest under its tag; returns the digest.
 
-    The manifest's config digest is that of the configuration a build of the workload's Dockerfile
+    The manifest's config digest is that of the configuration a build of the workload's Dockerfile target
     produces, so a changed Dockerfile is a new digest (immutable tags then refuse the push, as ECR does).
     The layers are not modelled: the emulator never runs an image.
     """
-    manifest = oci_manifest(image_config(root / image.dockerfile))
+    manifest = oci_manifest(image_config(read_dockerfile(root / DOCKERFILE, image.target)))
     found = ecr.put_image(
         repositoryName=image.repository, imageManifest=manifest, imageManifestMediaType=OCI_MANIFEST, imageTag=image.tag
     )
