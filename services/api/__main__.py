@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
-from services.common.config import exit_on_config_error, load_api
+from services.common.config import load_api
+from services.common.runner import run_service
 
 
 def main() -> None:
     """Exit 2 with one line on a bad variable; otherwise serve until SIGTERM."""
-    with exit_on_config_error():
-        config = load_api(os.environ)
-    # Imported only once the configuration is known good: a misconfigured task fails in milliseconds.
-    from services.api.app import create_api_app
-    from services.common.runner import run_service
-
-    run_service(config.service, create_api_app(config))
+    run_service(load_api, "services.api.app:create_api_app")
 
 
 if __name__ == "__main__":

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
-from services.common.config import exit_on_config_error, load_notification
+from services.common.config import load_notification
+from services.common.runner import run_service
 
 
 def main() -> None:
     """Exit 2 with one line on a bad variable; otherwise serve until SIGTERM."""
-    with exit_on_config_error():
-        config = load_notification(os.environ)
-    # Imported only once the configuration is known good: a misconfigured task fails in milliseconds.
-    from services.common.runner import run_service
-    from services.notification.app import create_notification_app
-
-    run_service(config.service, create_notification_app(config))
+    run_service(load_notification, "services.notification.app:create_notification_app")
 
 
 if __name__ == "__main__":

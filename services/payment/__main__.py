@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
-from services.common.config import exit_on_config_error, load_payment
+from services.common.config import load_payment
+from services.common.runner import run_service
 
 
 def main() -> None:
     """Exit 2 with one line on a bad variable; otherwise serve until SIGTERM."""
-    with exit_on_config_error():
-        config = load_payment(os.environ)
-    # Imported only once the configuration is known good: a misconfigured task fails in milliseconds.
-    from services.common.runner import run_service
-    from services.payment.app import create_payment_app
-
-    run_service(config.service, create_payment_app(config))
+    run_service(load_payment, "services.payment.app:create_payment_app")
 
 
 if __name__ == "__main__":
