@@ -18,6 +18,9 @@ from typing import Any
 
 POLICY_VERSION = "2012-10-17"
 
+Statement = dict[str, Any]
+PolicyDocument = dict[str, Any]
+
 #: Actions whose IAM authorization only accepts ``"Resource": "*"`` (Service Authorization Reference):
 #: ``ecr:GetAuthorizationToken`` returns a registry-wide token; ``cloudwatch:PutMetricData`` is scoped
 #: with the ``cloudwatch:namespace`` condition key instead of a resource.
@@ -39,6 +42,37 @@ ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 METRIC_NAMESPACE_PREFIX = "ScalePayments"
 
 
+def policy_document(*statements: Statement) -> PolicyDocument:
+    """A policy document of the current policy language version holding ``statements`` in order."""
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def policy_statement(
+    sid: str,
+    action: str | list[str],
+    *,
+    effect: str = "Allow",
+    principal: str | Mapping[str, Any] | None = None,
+    resource: str | list[str] | None = None,
+    condition: Mapping[str, Any] | None = None,
+) -> Statement:
+    """One policy statement; the identity, trust, key and resource policies of the stack all build theirs here.
+
+    The keys come in one order (Sid, Effect, Principal, Action, Resource, Condition): the rendered JSON, and so
+    the resource graph, does not change with the policy that asks. ``principal`` belongs to resource-based and
+    trust policies, ``resource`` to all but trust policies; a key left unset (or an empty condition) is omitted.
+    """
+    result: Statement = {"Sid": sid, "Effect": effect}
+    if principal is not None:
+        result["Principal"] = principal
+    result["Action"] = action
+    if resource is not None:
+        result["Resource"] = resource
+    if condition:
+        result["Condition"] = dict(condition)
+    return result
+
+
 def _require(values: Sequence[str], what: str) -> list[str]:
     """Return ``values`` as a sorted, de-duplicated list; AWS rejects a statement with no resources."""
     if not values or any(not v for v in values):
@@ -52,15 +86,7 @@ def service_assume_role_policy(sid: str, service: str, condition: Mapping[str, A
     ``condition`` (``aws:SourceAccount``, ``aws:SourceArn``) closes the confused-deputy hole where
     the service documents one.
     """
-    statement: dict[str, Any] = {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"Service": service},
-        "Action": "sts:AssumeRole",
-    }
-    if condition:
-        statement["Condition"] = dict(condition)
-    return {"Version": POLICY_VERSION, "Statement": [statement]}
+    return policy_document(policy_statement(sid, "sts:AssumeRole", principal={"Service": service}, condition=condition))
 
 
 def ecs_tasks_assume_role_policy(account_id: str) -> dict[str, Any]:
@@ -103,47 +129,30 @@ def task_execution_role_policy(
     """
     if not region:
         raise ValueError("region is required for the kms:ViaService condition")
-    statements: list[dict[str, Any]] = [
-        {
-            # GetAuthorizationToken has no resource-level permissions: "*" is the only valid
-            # resource. The token alone grants nothing; pulls are limited by EcrPull below.
-            "Sid": "EcrAuthorizationToken",
-            "Effect": "Allow",
-            "Action": ["ecr:GetAuthorizationToken"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "EcrPull",
-            "Effect": "Allow",
-            "Action": list(ECR_PULL_ACTIONS),
-            "Resource": _require(repository_arns, "repository_arns"),
-        },
-        {
-            "Sid": "WriteTaskLogs",
-            "Effect": "Allow",
-            "Action": list(LOG_WRITE_ACTIONS),
-            "Resource": log_stream_arns(_require(log_group_arns, "log_group_arns")),
-        },
+    granted = [
+        # GetAuthorizationToken has no resource-level permissions: "*" is the only valid
+        # resource. The token alone grants nothing; pulls are limited by EcrPull below.
+        policy_statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], resource="*"),
+        policy_statement("EcrPull", list(ECR_PULL_ACTIONS), resource=_require(repository_arns, "repository_arns")),
+        policy_statement(
+            "WriteTaskLogs", list(LOG_WRITE_ACTIONS), resource=log_stream_arns(_require(log_group_arns, "log_group_arns"))
+        ),
     ]
     if secret_arns:
         if not secrets_key_arn:
             raise ValueError("secrets_key_arn is required when the task is injected secrets")
-        statements += [
-            {
-                "Sid": "ReadInjectedSecrets",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": _require(secret_arns, "secret_arns"),
-            },
-            {
-                "Sid": "DecryptSecretsViaSecretsManager",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": _require([secrets_key_arn], "secrets_key_arn"),
-                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-            },
+        granted += [
+            policy_statement(
+                "ReadInjectedSecrets", ["secretsmanager:GetSecretValue"], resource=_require(secret_arns, "secret_arns")
+            ),
+            policy_statement(
+                "DecryptSecretsViaSecretsManager",
+                ["kms:Decrypt"],
+                resource=_require([secrets_key_arn], "secrets_key_arn"),
+                condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            ),
         ]
-    return {"Version": POLICY_VERSION, "Statement": statements}
+    return policy_document(*granted)
 
 
 def metric_namespace(scope: str, service: str) -> str:
@@ -177,35 +186,26 @@ def service_task_role_policy(
     """
     if not service or not scope:
         raise ValueError("service name and stack scope are required")
-    statements: list[dict[str, Any]] = [
-        {
-            # PutMetricData has no resource-level permissions; the namespace condition scopes it.
-            "Sid": "PublishOwnMetrics",
-            "Effect": "Allow",
-            "Action": ["cloudwatch:PutMetricData"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(scope, service)}},
-        }
+    granted = [
+        # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+        policy_statement(
+            "PublishOwnMetrics",
+            ["cloudwatch:PutMetricData"],
+            resource="*",
+            condition={"StringEquals": {"cloudwatch:namespace": metric_namespace(scope, service)}},
+        )
     ]
     if db_user_arns:
-        statements.append(
-            {
-                "Sid": "ConnectAsOwnDatabaseUser",
-                "Effect": "Allow",
-                "Action": ["rds-db:connect"],
-                "Resource": _require(db_user_arns, "db_user_arns"),
-            }
+        granted.append(
+            policy_statement("ConnectAsOwnDatabaseUser", ["rds-db:connect"], resource=_require(db_user_arns, "db_user_arns"))
         )
     if cache_resource_arns:
-        statements.append(
-            {
-                "Sid": "ConnectToRedisAsOwnUser",
-                "Effect": "Allow",
-                "Action": ["elasticache:Connect"],
-                "Resource": _require(cache_resource_arns, "cache_resource_arns"),
-            }
+        granted.append(
+            policy_statement(
+                "ConnectToRedisAsOwnUser", ["elasticache:Connect"], resource=_require(cache_resource_arns, "cache_resource_arns")
+            )
         )
-    return {"Version": POLICY_VERSION, "Statement": statements}
+    return policy_document(*granted)
 
 
 def _as_list(value: object) -> list[str]:

@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Statement = dict[str, Any]
-PolicyDocument = dict[str, Any]
+from lib.iam_policies import PolicyDocument, Statement, policy_document, policy_statement
+
 #: ``(account_id, region, partition, dns_suffix) -> policy document``
 KeyPolicyBuilder = Callable[[str, str, str, str], PolicyDocument]
-
-POLICY_VERSION = "2012-10-17"
 
 #: What CloudWatch Logs needs to encrypt and read a log group ("Encrypt log data in CloudWatch Logs using AWS KMS").
 LOGS_SERVICE_ACTIONS: tuple[str, ...] = (
@@ -37,10 +35,6 @@ SNS_PUBLISHER_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey*")
 CONFIG_DELIVERY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
-def _document(*statements: Statement) -> PolicyDocument:
-    return {"Version": POLICY_VERSION, "Statement": list(statements)}
-
-
 def account_root_arn(account_id: str, partition: str) -> str:
     """ARN of the account principal (``arn:<partition>:iam::<account>:root``)."""
     return f"arn:{partition}:iam::{account_id}:root"
@@ -52,13 +46,17 @@ def account_admin_statement(account_id: str, partition: str) -> Statement:
     ``kms:*`` on ``*`` is the statement AWS itself writes into every key policy; in a key policy
     ``*`` means "this key" (a key policy cannot reach any other resource).
     """
-    return {
-        "Sid": "EnableAccountAdministration",
-        "Effect": "Allow",
-        "Principal": {"AWS": account_root_arn(account_id, partition)},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
+    return policy_statement(
+        "EnableAccountAdministration",
+        "kms:*",
+        principal={"AWS": account_root_arn(account_id, partition)},
+        resource="*",
+    )
+
+
+def _service_grant(sid: str, service: str, action: str | list[str], condition: dict[str, Any] | None = None) -> Statement:
+    """Let one AWS service principal use the key (``*`` in a key policy is this key), under ``condition`` if given."""
+    return policy_statement(sid, action, principal={"Service": service}, resource="*", condition=condition)
 
 
 def data_key_policy(account_id: str, region: str, partition: str, dns_suffix: str = "amazonaws.com") -> PolicyDocument:
@@ -68,7 +66,7 @@ def data_key_policy(account_id: str, region: str, partition: str, dns_suffix: st
     account statement is all the policy needs: who may use the data is decided in IAM.
     """
     del region, dns_suffix  # same signature as the other builders; nothing here is regional
-    return _document(account_admin_statement(account_id, partition))
+    return policy_document(account_admin_statement(account_id, partition))
 
 
 def logs_service_principal(region: str, dns_suffix: str = "amazonaws.com") -> str:
@@ -78,18 +76,16 @@ def logs_service_principal(region: str, dns_suffix: str = "amazonaws.com") -> st
 
 def logs_key_policy(account_id: str, region: str, partition: str, dns_suffix: str = "amazonaws.com") -> PolicyDocument:
     """Key for CloudWatch Logs groups: the region's Logs service may use it for this account's groups only."""
-    return _document(
+    return policy_document(
         account_admin_statement(account_id, partition),
-        {
-            "Sid": "AllowCloudWatchLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": logs_service_principal(region, dns_suffix)},
-            "Action": list(LOGS_SERVICE_ACTIONS),
-            "Resource": "*",
+        _service_grant(
+            "AllowCloudWatchLogs",
+            logs_service_principal(region, dns_suffix),
+            list(LOGS_SERVICE_ACTIONS),
             # The encryption context Logs sends is the log group ARN: only this account's groups
             # in this region can use the key, even though the principal is a shared service.
-            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}},
-        },
+            {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}},
+        ),
     )
 
 
@@ -101,23 +97,15 @@ def alarms_key_policy(account_id: str, region: str, partition: str, dns_suffix: 
     send an encryption context or source account that a condition could pin.
     """
     del region, dns_suffix
-    return _document(
+    return policy_document(
         account_admin_statement(account_id, partition),
-        {
-            "Sid": "AllowCloudWatchAlarmsToPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": list(SNS_PUBLISHER_ACTIONS),
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowSnsToUseTheKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": list(SNS_PUBLISHER_ACTIONS),
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        _service_grant("AllowCloudWatchAlarmsToPublish", "cloudwatch.amazonaws.com", list(SNS_PUBLISHER_ACTIONS)),
+        _service_grant(
+            "AllowSnsToUseTheKey",
+            "sns.amazonaws.com",
+            list(SNS_PUBLISHER_ACTIONS),
+            {"StringEquals": {"aws:SourceAccount": account_id}},
+        ),
     )
 
 
@@ -129,34 +117,20 @@ def audit_key_policy(account_id: str, region: str, partition: str, dns_suffix: s
     AWS Config may encrypt what it delivers for this account.
     """
     del region, dns_suffix  # a trail may be multi-region: its encryption context names any region
-    return _document(
+    this_account = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return policy_document(
         account_admin_statement(account_id, partition),
-        {
-            "Sid": "AllowCloudTrailToEncryptLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:GenerateDataKey*",
-            "Resource": "*",
-            "Condition": {
+        _service_grant(
+            "AllowCloudTrailToEncryptLogs",
+            "cloudtrail.amazonaws.com",
+            "kms:GenerateDataKey*",
+            {
                 "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"},
-                "StringEquals": {"aws:SourceAccount": account_id},
+                **this_account,
             },
-        },
-        {
-            "Sid": "AllowCloudTrailToDescribeKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:DescribeKey",
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowConfigToEncryptDeliveries",
-            "Effect": "Allow",
-            "Principal": {"Service": "config.amazonaws.com"},
-            "Action": list(CONFIG_DELIVERY_ACTIONS),
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        },
+        ),
+        _service_grant("AllowCloudTrailToDescribeKey", "cloudtrail.amazonaws.com", "kms:DescribeKey"),
+        _service_grant("AllowConfigToEncryptDeliveries", "config.amazonaws.com", list(CONFIG_DELIVERY_ACTIONS), this_account),
     )
 
 

@@ -7,12 +7,10 @@ documents pure means the unit tests can check every statement without a Pulumi r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-PolicyDocument = dict[str, Any]
-Statement = dict[str, Any]
-
-POLICY_VERSION = "2012-10-17"
+from lib.iam_policies import PolicyDocument, Statement, policy_document, policy_statement
 
 #: Service principal that delivers ALB access logs in regions opened after August 2022
 #: (and, increasingly, in the older ones too): the AWS-recommended modern grant.
@@ -27,17 +25,33 @@ def s3_bucket_arn(bucket: str, partition: str = "aws") -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
+def _allow(
+    sid: str,
+    principal: str | Mapping[str, str],
+    action: str | list[str],
+    resource: str,
+    condition: Mapping[str, Any] | None = None,
+) -> Statement:
+    """Let ``principal`` (a service or an account) perform ``action`` on ``resource``, under ``condition`` if given."""
+    return policy_statement(sid, action, principal=principal, resource=resource, condition=condition)
+
+
+def _deny_insecure_transport(action: str, resource: str | list[str]) -> Statement:
+    """Deny ``action`` on ``resource`` over plain HTTP, whoever the caller is (PCI DSS 4.2.1: TLS only)."""
+    return policy_statement(
+        "DenyInsecureTransport",
+        action,
+        effect="Deny",
+        principal="*",
+        resource=resource,
+        condition={"Bool": {"aws:SecureTransport": "false"}},
+    )
+
+
 def s3_deny_insecure_transport_statement(bucket: str, partition: str = "aws") -> Statement:
     """Deny every S3 action on the bucket and its objects over plain HTTP (PCI DSS 4.2.1: TLS only)."""
     arn = s3_bucket_arn(bucket, partition)
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [arn, f"{arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
+    return _deny_insecure_transport("s3:*", [arn, f"{arn}/*"])
 
 
 def alb_access_logs_bucket_policy(
@@ -57,26 +71,11 @@ def alb_access_logs_bucket_policy(
     if not prefix or prefix.startswith("/") or prefix.endswith("/") or "AWSLogs" in prefix:
         raise ValueError(f"ALB log prefix {prefix!r} must be non-empty, without leading/trailing '/', not contain AWSLogs")
     logs_objects = f"{s3_bucket_arn(bucket, partition)}/{prefix}/AWSLogs/{account_id}/*"
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "AllowElbLogDeliveryService",
-                "Effect": "Allow",
-                "Principal": {"Service": ELB_LOG_DELIVERY_SERVICE},
-                "Action": "s3:PutObject",
-                "Resource": logs_objects,
-            },
-            {
-                "Sid": "AllowElbRegionalAccount",
-                "Effect": "Allow",
-                "Principal": {"AWS": elb_account_arn},
-                "Action": "s3:PutObject",
-                "Resource": logs_objects,
-            },
-            s3_deny_insecure_transport_statement(bucket, partition),
-        ],
-    }
+    return policy_document(
+        _allow("AllowElbLogDeliveryService", {"Service": ELB_LOG_DELIVERY_SERVICE}, "s3:PutObject", logs_objects),
+        _allow("AllowElbRegionalAccount", {"AWS": elb_account_arn}, "s3:PutObject", logs_objects),
+        s3_deny_insecure_transport_statement(bucket, partition),
+    )
 
 
 def alb_waf_log_delivery_policy(log_group_name: str, account_id: str, region: str, partition: str = "aws") -> PolicyDocument:
@@ -89,22 +88,18 @@ def alb_waf_log_delivery_policy(log_group_name: str, account_id: str, region: st
     if not log_group_name.startswith("aws-waf-logs-"):
         raise ValueError(f"WAF can only log to a log group named aws-waf-logs-*; got {log_group_name!r}")
     log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name}"
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
+    return policy_document(
+        _allow(
+            "AllowWafLogDelivery",
+            {"Service": LOG_DELIVERY_SERVICE},
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            f"{log_group_arn}:log-stream:*",
             {
-                "Sid": "AllowWafLogDelivery",
-                "Effect": "Allow",
-                "Principal": {"Service": LOG_DELIVERY_SERVICE},
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": f"{log_group_arn}:log-stream:*",
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"},
-                },
-            }
-        ],
-    }
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:logs:{region}:{account_id}:*"},
+            },
+        )
+    )
 
 
 # --- account security and alarms (observability / account baseline) ----------------------------
@@ -138,31 +133,32 @@ def sns_alarm_topic_policy(topic_arn: str, account_id: str, region: str, partiti
     _require_account_id(account_id)
     if not topic_arn.startswith(f"arn:{partition}:sns:"):
         raise ValueError(f"topic_arn must be an SNS topic ARN in partition {partition!r}, got {topic_arn!r}")
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
+    return policy_document(
+        _allow(
+            "AllowCloudWatchAlarmsToPublish",
+            {"Service": CLOUDWATCH_SERVICE},
+            "sns:Publish",
+            topic_arn,
             {
-                "Sid": "AllowCloudWatchAlarmsToPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDWATCH_SERVICE},
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
-                },
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"},
             },
-            {
-                # PCI DSS 4.2.1: no publish over plain HTTP, whoever the caller is.
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "sns:Publish",
-                "Resource": topic_arn,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-        ],
-    }
+        ),
+        # PCI DSS 4.2.1: no publish over plain HTTP, whoever the caller is.
+        _deny_insecure_transport("sns:Publish", topic_arn),
+    )
+
+
+def _bucket_check(sid: str, service: str, action: str, bucket_arn: str, pin: Mapping[str, str]) -> Statement:
+    """A delivering service may inspect the bucket itself (its ACL, its existence), for the caller ``pin`` names only."""
+    return _allow(sid, {"Service": service}, action, bucket_arn, {"StringEquals": pin})
+
+
+def _owner_controlled_delivery(sid: str, service: str, objects: str, pin: Mapping[str, str]) -> Statement:
+    """A service may write ``objects`` (an ARN pattern) for the caller ``pin`` names, handing the bucket owner each object."""
+    return _allow(
+        sid, {"Service": service}, "s3:PutObject", objects, {"StringEquals": {"s3:x-amz-acl": BUCKET_OWNER_FULL_CONTROL, **pin}}
+    )
 
 
 def config_bucket_policy(bucket: str, account_id: str, partition: str = "aws") -> PolicyDocument:
@@ -175,36 +171,14 @@ def config_bucket_policy(bucket: str, account_id: str, partition: str = "aws") -
     _require_account_id(account_id)
     bucket_arn = s3_bucket_arn(bucket, partition)
     source_account = {"aws:SourceAccount": account_id}
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "AWSConfigBucketPermissionsCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": CONFIG_SERVICE},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": {"StringEquals": dict(source_account)},
-            },
-            {
-                "Sid": "AWSConfigBucketExistenceCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": CONFIG_SERVICE},
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringEquals": dict(source_account)},
-            },
-            {
-                "Sid": "AWSConfigBucketDelivery",
-                "Effect": "Allow",
-                "Principal": {"Service": CONFIG_SERVICE},
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": BUCKET_OWNER_FULL_CONTROL, **source_account}},
-            },
-            s3_deny_insecure_transport_statement(bucket, partition),
-        ],
-    }
+    return policy_document(
+        _bucket_check("AWSConfigBucketPermissionsCheck", CONFIG_SERVICE, "s3:GetBucketAcl", bucket_arn, source_account),
+        _bucket_check("AWSConfigBucketExistenceCheck", CONFIG_SERVICE, "s3:ListBucket", bucket_arn, source_account),
+        _owner_controlled_delivery(
+            "AWSConfigBucketDelivery", CONFIG_SERVICE, f"{bucket_arn}/AWSLogs/{account_id}/Config/*", source_account
+        ),
+        s3_deny_insecure_transport_statement(bucket, partition),
+    )
 
 
 def cloudtrail_trail_arn(name: str, account_id: str, region: str, partition: str = "aws") -> str:
@@ -223,28 +197,11 @@ def cloudtrail_bucket_policy(bucket: str, account_id: str, trail_arn: str, parti
         raise ValueError(f"trail_arn must be a CloudTrail trail ARN in partition {partition!r}, got {trail_arn!r}")
     bucket_arn = s3_bucket_arn(bucket, partition)
     source_arn = {"aws:SourceArn": trail_arn}
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "AWSCloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL_SERVICE},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": {"StringEquals": dict(source_arn)},
-            },
-            {
-                "Sid": "AWSCloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL_SERVICE},
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": BUCKET_OWNER_FULL_CONTROL, **source_arn}},
-            },
-            s3_deny_insecure_transport_statement(bucket, partition),
-        ],
-    }
+    return policy_document(
+        _bucket_check("AWSCloudTrailAclCheck", CLOUDTRAIL_SERVICE, "s3:GetBucketAcl", bucket_arn, source_arn),
+        _owner_controlled_delivery("AWSCloudTrailWrite", CLOUDTRAIL_SERVICE, f"{bucket_arn}/AWSLogs/{account_id}/*", source_arn),
+        s3_deny_insecure_transport_statement(bucket, partition),
+    )
 
 
 #: Service principal that writes S3 server access logs.
@@ -261,20 +218,16 @@ def server_access_logs_bucket_policy(
     """
     if not source_bucket_arns:
         raise ValueError("at least one source bucket is required")
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
+    return policy_document(
+        _allow(
+            "S3ServerAccessLogsPolicy",
+            {"Service": S3_LOGGING_SERVICE},
+            "s3:PutObject",
+            f"{s3_bucket_arn(bucket, partition)}/{prefix}*",
             {
-                "Sid": "S3ServerAccessLogsPolicy",
-                "Effect": "Allow",
-                "Principal": {"Service": S3_LOGGING_SERVICE},
-                "Action": "s3:PutObject",
-                "Resource": f"{s3_bucket_arn(bucket, partition)}/{prefix}*",
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
+                "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
+                "StringEquals": {"aws:SourceAccount": account_id},
             },
-            s3_deny_insecure_transport_statement(bucket, partition),
-        ],
-    }
+        ),
+        s3_deny_insecure_transport_statement(bucket, partition),
+    )

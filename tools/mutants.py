@@ -194,7 +194,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "secrets-decrypt-no-via-service",
         IAM,
-        '"Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},',
+        'condition={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},',
         "",
         "migrate execution role may kms:Decrypt with the data key outside Secrets Manager",
     ),
@@ -208,22 +208,22 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "alarms-key-no-cloudwatch",
         KEY_POLICIES,
-        '"Principal": {"Service": "cloudwatch.amazonaws.com"},',
-        '"Principal": {"Service": "sns.amazonaws.com"},',
+        '_service_grant("AllowCloudWatchAlarmsToPublish", "cloudwatch.amazonaws.com", list(SNS_PUBLISHER_ACTIONS)),',
+        '_service_grant("AllowCloudWatchAlarmsToPublish", "sns.amazonaws.com", list(SNS_PUBLISHER_ACTIONS)),',
         "alarms key loses CloudWatch's grant: alarm notifications silently dropped",
     ),
     Mutation(
         "logs-key-no-encryption-context",
         KEY_POLICIES,
-        '"Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}},',
+        '{"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}},',
         "",
         "logs key usable by CloudWatch Logs for any account's log groups",
     ),
     Mutation(
         "sns-publish-anyone",
         RESOURCE_POLICIES,
-        '"Principal": {"Service": CLOUDWATCH_SERVICE},',
-        '"Principal": "*",',
+        '{"Service": CLOUDWATCH_SERVICE},',
+        '"*",',
         'alarm topic lets principal "*" publish, not only CloudWatch',
     ),
     Mutation(
@@ -316,8 +316,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "kms-admin-anyone",
         KEY_POLICIES,
-        '"Principal": {"AWS": account_root_arn(account_id, partition)},',
-        '"Principal": {"AWS": "*"},',
+        'principal={"AWS": account_root_arn(account_id, partition)},',
+        'principal={"AWS": "*"},',
         "key policies grant kms:* to every AWS principal, not the account",
     ),
     Mutation(
@@ -439,8 +439,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "ecr-pull-any-repository",
         IAM,
-        '"Resource": _require(repository_arns, "repository_arns"),',
-        '"Resource": "*",',
+        'policy_statement("EcrPull", list(ECR_PULL_ACTIONS), resource=_require(repository_arns, "repository_arns")),',
+        'policy_statement("EcrPull", list(ECR_PULL_ACTIONS), resource="*"),',
         "execution roles may pull from every ECR repository",
     ),
     Mutation(
@@ -453,7 +453,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "metrics-any-namespace",
         IAM,
-        '"Condition": {"StringEquals": {"cloudwatch:namespace": metric_namespace(scope, service)}},',
+        'condition={"StringEquals": {"cloudwatch:namespace": metric_namespace(scope, service)}},',
         "",
         "task roles may publish metrics into any namespace",
     ),
@@ -468,8 +468,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "bucket-tls-deny-misses-objects",
         RESOURCE_POLICIES,
-        '"Resource": [arn, f"{arn}/*"],',
-        '"Resource": arn,',
+        'return _deny_insecure_transport("s3:*", [arn, f"{arn}/*"])',
+        'return _deny_insecure_transport("s3:*", arn)',
         "TLS-only bucket deny covers the bucket, not its objects",
     ),
     Mutation(
