@@ -181,6 +181,14 @@ def _account_administers(o: Outputs) -> dict[str, Any]:
     }
 
 
+def _service_uses_key(sid: str, service: str, action: str | list[str], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A key-policy statement letting one AWS service use the key (in a key policy, ``"Resource": "*"`` is the key itself)."""
+    statement = {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service}, "Action": action, "Resource": "*"}
+    if condition is not None:
+        statement["Condition"] = condition
+    return statement
+
+
 def test_data_key_is_usable_only_as_iam_allows(deployed: Deployed) -> None:
     """No service principal, other account or wildcard holds a standing grant on the cardholder-data key: IAM alone decides."""
     o, aws = deployed.outputs, deployed.aws
@@ -196,15 +204,13 @@ def test_logs_key_serves_only_this_accounts_log_groups(deployed: Deployed) -> No
     partition, region, account = partition_of(o["kmsLogsKeyArn"]), o["region"], o["accountId"]
     assert _key_policy(aws, o["kmsLogsKeyArn"]) == expected_statements(
         _account_administers(o),
-        {
-            "Sid": "AllowCloudWatchLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-            "Resource": "*",
+        _service_uses_key(
+            "AllowCloudWatchLogs",
+            f"logs.{region}.amazonaws.com",
+            ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
             # The encryption context Logs sends is the log group's ARN: only this account's groups qualify.
-            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:*"}},
-        },
+            {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:*"}},
+        ),
     )
 
 
@@ -213,22 +219,14 @@ def test_alarms_key_lets_cloudwatch_deliver_alarms(deployed: Deployed) -> None:
     o, aws = deployed.outputs, deployed.aws
     assert _key_policy(aws, o["kmsAlarmsKeyArn"]) == expected_statements(
         _account_administers(o),
-        {
-            # As AWS documents it, without a condition: CloudWatch sends no source account or context to pin.
-            "Sid": "AllowCloudWatchAlarmsToPublish",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowSnsToUseTheKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": o["accountId"]}},
-        },
+        # As AWS documents it, without a condition: CloudWatch sends no source account or context to pin.
+        _service_uses_key("AllowCloudWatchAlarmsToPublish", "cloudwatch.amazonaws.com", ["kms:Decrypt", "kms:GenerateDataKey*"]),
+        _service_uses_key(
+            "AllowSnsToUseTheKey",
+            "sns.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey*"],
+            {"StringEquals": {"aws:SourceAccount": o["accountId"]}},
+        ),
     )
 
 
@@ -238,32 +236,22 @@ def test_audit_key_serves_only_this_accounts_trail_and_config(deployed: Deployed
     partition, account = partition_of(o["kmsAuditKeyArn"]), o["accountId"]
     assert _key_policy(aws, o["kmsAuditKeyArn"]) == expected_statements(
         _account_administers(o),
-        {
-            "Sid": "AllowCloudTrailToEncryptLogs",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:GenerateDataKey*",
-            "Resource": "*",
-            "Condition": {
+        _service_uses_key(
+            "AllowCloudTrailToEncryptLogs",
+            "cloudtrail.amazonaws.com",
+            "kms:GenerateDataKey*",
+            {
                 "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"},
                 "StringEquals": {"aws:SourceAccount": account},
             },
-        },
-        {
-            "Sid": "AllowCloudTrailToDescribeKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:DescribeKey",
-            "Resource": "*",
-        },
-        {
-            "Sid": "AllowConfigToEncryptDeliveries",
-            "Effect": "Allow",
-            "Principal": {"Service": "config.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-        },
+        ),
+        _service_uses_key("AllowCloudTrailToDescribeKey", "cloudtrail.amazonaws.com", "kms:DescribeKey"),
+        _service_uses_key(
+            "AllowConfigToEncryptDeliveries",
+            "config.amazonaws.com",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            {"StringEquals": {"aws:SourceAccount": account}},
+        ),
     )
 
 
