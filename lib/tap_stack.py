@@ -9,7 +9,7 @@ environment's name to branch on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +24,7 @@ from lib.components.load_balancer import LoadBalancer, LoadBalancerArgs
 from lib.components.network import Network, NetworkArgs
 from lib.components.observability import MonitoredResources, Observability, ObservabilityArgs
 from lib.components.security_groups import SecurityGroups, SecurityGroupsArgs
-from lib.config import EnvironmentConfig
+from lib.config import EnvironmentConfig, ProtectionSettings
 from lib.service_access import cache_clients
 
 
@@ -33,6 +33,16 @@ class TapStackArgs:
     """Inputs of :class:`TapStack`: the validated configuration of one environment."""
 
     config: EnvironmentConfig
+
+
+class _StatefulArgs(TypedDict):
+    """What every component that keeps data and writes logs takes alike: the stack's context, the logs key and
+    retention for its log groups, and the environment's protection of what it stores (passed as ``**stateful``)."""
+
+    context: Context
+    logs_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    protection: ProtectionSettings
 
 
 class TapStack(pulumi.ComponentResource):
@@ -64,6 +74,12 @@ class TapStack(pulumi.ComponentResource):
             ),
             child,
         )
+        stateful = _StatefulArgs(
+            context=ctx,
+            logs_key_arn=keys.logs_key_arn,
+            log_retention_days=cfg.observability.log_retention_days,
+            protection=protection,
+        )
         network = Network(
             "network",
             NetworkArgs(
@@ -89,15 +105,12 @@ class TapStack(pulumi.ComponentResource):
         database = Database(
             "database",
             DatabaseArgs(
-                context=ctx,
+                **stateful,
                 settings=cfg.database,
                 subnet_ids=network.database_subnet_ids,
                 availability_zones=network.availability_zones,
                 security_group_id=security_groups.database_sg_id,
                 data_key_arn=keys.data_key_arn,
-                logs_key_arn=keys.logs_key_arn,
-                log_retention_days=cfg.observability.log_retention_days,
-                protection=protection,
                 owns_account_log_groups=cfg.account_security.manage_account_singletons,
             ),
             child,
@@ -105,16 +118,13 @@ class TapStack(pulumi.ComponentResource):
         cache = Cache(
             "cache",
             CacheArgs(
-                context=ctx,
+                **stateful,
                 settings=cfg.cache,
                 # The cache holds session and idempotency data: it lives with the database in the
                 # isolated tier (private, and no route to the internet, not even through NAT).
                 subnet_ids=network.database_subnet_ids,
                 security_group_id=security_groups.cache_sg_id,
                 data_key_arn=keys.data_key_arn,
-                logs_key_arn=keys.logs_key_arn,
-                log_retention_days=cfg.observability.log_retention_days,
-                protection=protection,
                 clients=cache_clients([s.name for s in cfg.compute.services]),
             ),
             child,
@@ -122,23 +132,20 @@ class TapStack(pulumi.ComponentResource):
         edge = LoadBalancer(
             "edge",
             LoadBalancerArgs(
-                context=ctx,
+                **stateful,
                 settings=cfg.edge,
                 services=cfg.compute.services,
                 vpc_id=network.vpc_id,
                 public_subnet_ids=network.public_subnet_ids,
                 security_group_id=security_groups.alb_sg_id,
                 account_id=account_id,
-                logs_key_arn=keys.logs_key_arn,
-                log_retention_days=cfg.observability.log_retention_days,
-                protection=protection,
             ),
             child,
         )
         compute = Compute(
             "compute",
             ComputeArgs(
-                context=ctx,
+                **stateful,
                 settings=cfg.compute,
                 private_subnet_ids=network.private_subnet_ids,
                 security_group_id=security_groups.services_sg_id,
@@ -158,10 +165,7 @@ class TapStack(pulumi.ComponentResource):
                     cache_user_ids=cache.user_ids,
                 ),
                 data_key_arn=keys.data_key_arn,
-                logs_key_arn=keys.logs_key_arn,
-                log_retention_days=cfg.observability.log_retention_days,
                 account_id=account_id,
-                protection=protection,
             ),
             child,
         )
@@ -190,13 +194,10 @@ class TapStack(pulumi.ComponentResource):
             baseline = AccountBaseline(
                 "account-baseline",
                 AccountBaselineArgs(
-                    context=ctx,
+                    **stateful,
                     settings=cfg.account_security,
                     account_id=account_id,
                     audit_key_arn=keys.audit_key_arn,
-                    logs_key_arn=keys.logs_key_arn,
-                    log_retention_days=cfg.observability.log_retention_days,
-                    protection=protection,
                 ),
                 child,
             )
