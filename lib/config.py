@@ -135,6 +135,17 @@ def _valid_master_username(user: str) -> bool:
 
 
 # --- settings, one frozen dataclass per tier ---------------------------------------------------
+# A value every environment shares is the field's default; the preset rows below name only what differs.
+
+#: Engine versions, pinned with automatic minor upgrades off (see the README's version policy): AWS never
+#: moves them under the stack, so `pulumi up` never tries to "downgrade" a cluster AWS upgraded.
+#: 16.13 is an Aurora PostgreSQL 16 minor AWS offers (check: aws rds describe-db-engine-versions
+#: --engine aurora-postgresql --engine-version 16.13); raise it by changing this line or dbEngineVersion.
+AURORA_ENGINE_VERSION = "16.13"
+REDIS_ENGINE_VERSION = "7.1"
+
+#: The release of the reference services (services/) the presets run; CI pushes each image with this tag.
+IMAGE_TAG = "1.0.0"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,20 +211,23 @@ class ComputeSettings:
         "imageTag",
         "tag of the service images in the stack's ECR repositories (push them before `pulumi up`; see the README)",
         Matches(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "an image tag: letters, digits, '_', '.', '-' (max 128)"),
+        default=IMAGE_TAG,
     )
     allow_public_images: bool = setting(
         "allowPublicImages", "dev only: allow <service>Image from a registry other than a private Amazon ECR one"
     )
     wait_for_steady_state: bool = setting(
-        "waitForSteadyState", "`pulumi up` waits until every service runs its tasks healthy (and fails if they do not start)"
+        "waitForSteadyState",
+        "`pulumi up` waits until every service runs its tasks healthy (and fails if they do not start)",
+        default=True,
     )
     min_tasks: int = setting("minTasks", "minimum tasks per service", Range(1, None))
     max_tasks: int = setting("maxTasks", "maximum tasks per service (at least minTasks)", Range(None, 100))
     cpu_target_percent: int = setting("cpuTargetPercent", "autoscaling CPU target", Range(10, 95, " percent"))
     memory_target_percent: int = setting("memoryTargetPercent", "autoscaling memory target", Range(10, 95, " percent"))
     requests_per_target: int = setting("requestsPerTarget", "autoscaling target of ALB requests per task", Range(1, None))
-    scale_out_cooldown_seconds: int
-    scale_in_cooldown_seconds: int
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,8 +247,9 @@ class DatabaseSettings:
         "dbEngineVersion",
         "Aurora PostgreSQL engine version, pinned: automatic minor upgrades are off (see the README's version policy)",
         Matches(r"\d+\.\d+", "a major.minor Aurora PostgreSQL version such as 16.13"),
+        default=AURORA_ENGINE_VERSION,
     )
-    database_name: str
+    database_name: str = "payments"
     master_username: str = setting(
         "dbMasterUsername",
         "Aurora master user name",
@@ -243,10 +258,11 @@ class DatabaseSettings:
             "a letter then letters, digits or underscores (max 63), not a default name such as "
             + ", ".join(sorted(RESERVED_DB_USERS)),
         ),
+        default="scalepay_admin",
     )
     backup_retention_days: int = setting("dbBackupRetentionDays", "Aurora backup retention", Range(1, 35, " days"))
-    preferred_backup_window: str
-    preferred_maintenance_window: str
+    preferred_backup_window: str = "03:00-04:00"
+    preferred_maintenance_window: str = "sun:05:00-sun:06:00"
     performance_insights: bool = setting("dbPerformanceInsights", "Aurora Performance Insights")
     monitoring_interval_seconds: int = setting(
         "dbMonitoringInterval", "enhanced monitoring interval in seconds (0 = off)", OneOf(MONITORING_INTERVALS)
@@ -283,6 +299,7 @@ class CacheSettings:
             lambda value: re.fullmatch(r"\d+\.\d+", str(value)) is not None and int(str(value).split(".")[0]) >= 7,
             "a major.minor Redis version of 7.0 or later (IAM authentication needs Redis 7)",
         ),
+        default=REDIS_ENGINE_VERSION,
     )
     port: int = 6379
 
@@ -300,15 +317,21 @@ class EdgeSettings:
         "certificateArn",
         "ACM certificate ARN for the HTTPS listener",
         Matches(_ARN_ACM, "an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)"),
+        default=None,
     )
-    domain_name: str | None = setting("domainName", "domain for a DNS-validated ACM certificate (with hostedZoneId)")
-    hosted_zone_id: str | None = setting("hostedZoneId", "Route 53 hosted zone of domainName")
+    domain_name: str | None = setting(
+        "domainName", "domain for a DNS-validated ACM certificate (with hostedZoneId)", default=None
+    )
+    hosted_zone_id: str | None = setting("hostedZoneId", "Route 53 hosted zone of domainName", default=None)
     self_signed_certificate_fallback: bool = setting(
         "selfSignedCertificateFallback", "dev only: a self-signed certificate when no other is configured"
     )
     waf_enabled: bool = setting("wafEnabled", "WAFv2 web ACL on the ALB")
     waf_rate_limit: int = setting(
-        "wafRateLimit", "requests per 5 minutes per IP before blocking", Range(10, 2_000_000_000, " requests per 5 minutes")
+        "wafRateLimit",
+        "requests per 5 minutes per IP before blocking",
+        Range(10, 2_000_000_000, " requests per 5 minutes"),
+        default=2000,
     )
     alb_deletion_protection: bool = setting("albDeletionProtection", "ALB deletion protection")
     access_log_expiration_days: int
@@ -320,11 +343,14 @@ class ObservabilitySettings:
     """Log retention, alarm thresholds and where alarms go."""
 
     log_retention_days: int = setting("logRetentionDays", "CloudWatch Logs retention in days", OneOf(LOG_RETENTION_DAYS))
-    alarm_email: str | None = setting("alarmEmail", "e-mail address subscribed to alarms", Matches(_EMAIL, "an e-mail address"))
+    alarm_email: str | None = setting(
+        "alarmEmail", "e-mail address subscribed to alarms", Matches(_EMAIL, "an e-mail address"), default=None
+    )
     alarm_https_endpoint: str | None = setting(
         "alarmHttpsEndpoint",
         "HTTPS endpoint subscribed to alarms (a paging service or chat webhook)",
         Matches(r"https://[^\s/$.?#][^\s]*", "an https:// URL"),
+        default=None,
     )
     alarm_subscriber_arns: tuple[str, ...] = setting(
         "alarmSubscriberArns",
@@ -333,6 +359,7 @@ class ObservabilitySettings:
             lambda arns: all(re.fullmatch(_SUBSCRIBER_ARN, arn) for arn in arns),
             "ARNs of SQS queues (arn:aws:sqs:...) or Lambda functions (arn:aws:lambda:...:function:...)",
         ),
+        default=(),
     )
     #: Staging and prod refuse to deploy with nobody to page; dev may (the deploy summary says so).
     require_alarm_subscriber: bool
@@ -358,17 +385,20 @@ class AccountSecuritySettings:
         "accountModel",
         "dedicated: this environment has the AWS account to itself; shared: several stacks share the account",
         OneOf(ACCOUNT_MODELS),
+        default="dedicated",
     )
     manage_account_singletons: bool = setting(
         "manageAccountSingletons",
         "this stack owns the account's GuardDuty detector, Config recorder, trail and RDSOSMetrics log group "
         "(false: they exist already); set explicitly in every stack of a shared account, true in exactly one",
+        default=True,
     )
     cloudtrail_insights: bool = setting("cloudTrailInsights", "CloudTrail Insights (API call and error rate anomalies)")
     existing_config_recorder_name: str = setting(
         "existingConfigRecorderName",
         "name of the account's AWS Config recorder where this stack does not own it (reported as an output)",
         Matches(r"[A-Za-z0-9_.-]{1,256}", "an AWS Config recorder name (letters, digits, '_', '.', '-')"),
+        default="default",
     )
 
 
@@ -385,10 +415,10 @@ class EnvironmentConfig:
     """Everything the stack needs, validated: one row of the preset table plus overrides."""
 
     environment: Environment
-    suffix: str | None
-    region: str
-    cost_center: str = setting("costCenter", "CostCenter tag value")
-    compliance: str
+    suffix: str | None = None
+    region: str = "us-east-1"
+    cost_center: str = setting("costCenter", "CostCenter tag value", default="payments-platform")
+    compliance: str = "pci-dss"
     network: NetworkSettings
     keys: KeySettings
     compute: ComputeSettings
@@ -439,16 +469,6 @@ STACK_SETTINGS: tuple[Setting, ...] = (
 
 # --- the preset table ----------------------------------------------------------------------------
 
-#: Engine versions, pinned with automatic minor upgrades off (see the README's version policy): AWS never
-#: moves them under the stack, so `pulumi up` never tries to "downgrade" a cluster AWS upgraded.
-#: 16.13 is an Aurora PostgreSQL 16 minor AWS offers (check: aws rds describe-db-engine-versions
-#: --engine aurora-postgresql --engine-version 16.13); raise it by changing this line or dbEngineVersion.
-AURORA_ENGINE_VERSION = "16.13"
-REDIS_ENGINE_VERSION = "7.1"
-
-#: The release of the reference services (services/) the presets run; CI pushes each image with this tag.
-IMAGE_TAG = "1.0.0"
-
 
 def _services(cpu: int, memory: int) -> tuple[ServiceSettings, ...]:
     """The three services with one Fargate size, each running its image from the stack's ECR repository.
@@ -482,34 +502,21 @@ def _services(cpu: int, memory: int) -> tuple[ServiceSettings, ...]:
 PRESETS: dict[Environment, EnvironmentConfig] = {
     Environment.DEV: EnvironmentConfig(
         environment=Environment.DEV,
-        suffix=None,
-        region="us-east-1",
-        cost_center="payments-platform",
-        compliance="pci-dss",
         network=NetworkSettings(vpc_cidr="10.0.0.0/16", az_count=2, single_nat_gateway=True, interface_endpoints=False),
         keys=KeySettings(deletion_window_days=7),
         compute=ComputeSettings(
             services=_services(256, 512),
-            image_tag=IMAGE_TAG,
             allow_public_images=True,
-            wait_for_steady_state=True,
             min_tasks=1,
             max_tasks=2,
             cpu_target_percent=70,
             memory_target_percent=75,
             requests_per_target=500,
-            scale_out_cooldown_seconds=60,
-            scale_in_cooldown_seconds=300,
         ),
         database=DatabaseSettings(
             instance_class="db.t4g.medium",
             instance_count=1,
-            engine_version=AURORA_ENGINE_VERSION,
-            database_name="payments",
-            master_username="scalepay_admin",
             backup_retention_days=1,
-            preferred_backup_window="03:00-04:00",
-            preferred_maintenance_window="sun:05:00-sun:06:00",
             performance_insights=False,
             monitoring_interval_seconds=0,
             deletion_protection=False,
@@ -521,23 +528,15 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=False,
             multi_az=False,
             snapshot_retention_days=1,
-            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
-            certificate_arn=None,
-            domain_name=None,
-            hosted_zone_id=None,
             self_signed_certificate_fallback=True,
             waf_enabled=False,
-            waf_rate_limit=2000,
             alb_deletion_protection=False,
             access_log_expiration_days=30,
         ),
         observability=ObservabilitySettings(
             log_retention_days=7,
-            alarm_email=None,
-            alarm_https_endpoint=None,
-            alarm_subscriber_arns=(),
             require_alarm_subscriber=False,
             cpu_alarm_percent=85,
             memory_alarm_percent=85,
@@ -551,45 +550,26 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_memory_alarm_percent=85,
             redis_evictions_alarm=100,
         ),
-        account_security=AccountSecuritySettings(
-            enabled=False,
-            account_model="dedicated",
-            manage_account_singletons=True,
-            cloudtrail_insights=False,
-            existing_config_recorder_name="default",
-        ),
+        account_security=AccountSecuritySettings(enabled=False, cloudtrail_insights=False),
         protection=ProtectionSettings(protect=False, retain_on_delete=False),
     ),
     Environment.STAGING: EnvironmentConfig(
         environment=Environment.STAGING,
-        suffix=None,
-        region="us-east-1",
-        cost_center="payments-platform",
-        compliance="pci-dss",
         network=NetworkSettings(vpc_cidr="10.1.0.0/16", az_count=2, single_nat_gateway=False, interface_endpoints=True),
         keys=KeySettings(deletion_window_days=14),
         compute=ComputeSettings(
             services=_services(512, 1024),
-            image_tag=IMAGE_TAG,
             allow_public_images=False,
-            wait_for_steady_state=True,
             min_tasks=2,
             max_tasks=4,
             cpu_target_percent=65,
             memory_target_percent=75,
             requests_per_target=800,
-            scale_out_cooldown_seconds=60,
-            scale_in_cooldown_seconds=300,
         ),
         database=DatabaseSettings(
             instance_class="db.r6g.large",
             instance_count=2,
-            engine_version=AURORA_ENGINE_VERSION,
-            database_name="payments",
-            master_username="scalepay_admin",
             backup_retention_days=7,
-            preferred_backup_window="03:00-04:00",
-            preferred_maintenance_window="sun:05:00-sun:06:00",
             performance_insights=True,
             monitoring_interval_seconds=60,
             deletion_protection=False,
@@ -601,23 +581,15 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=True,
             multi_az=True,
             snapshot_retention_days=5,
-            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
-            certificate_arn=None,
-            domain_name=None,
-            hosted_zone_id=None,
             self_signed_certificate_fallback=False,
             waf_enabled=True,
-            waf_rate_limit=2000,
             alb_deletion_protection=False,
             access_log_expiration_days=90,
         ),
         observability=ObservabilitySettings(
             log_retention_days=90,
-            alarm_email=None,
-            alarm_https_endpoint=None,
-            alarm_subscriber_arns=(),
             require_alarm_subscriber=True,
             cpu_alarm_percent=80,
             memory_alarm_percent=80,
@@ -631,45 +603,26 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_memory_alarm_percent=80,
             redis_evictions_alarm=50,
         ),
-        account_security=AccountSecuritySettings(
-            enabled=True,
-            account_model="dedicated",
-            manage_account_singletons=True,
-            cloudtrail_insights=False,
-            existing_config_recorder_name="default",
-        ),
+        account_security=AccountSecuritySettings(enabled=True, cloudtrail_insights=False),
         protection=ProtectionSettings(protect=False, retain_on_delete=False),
     ),
     Environment.PROD: EnvironmentConfig(
         environment=Environment.PROD,
-        suffix=None,
-        region="us-east-1",
-        cost_center="payments-platform",
-        compliance="pci-dss",
         network=NetworkSettings(vpc_cidr="10.2.0.0/16", az_count=3, single_nat_gateway=False, interface_endpoints=True),
         keys=KeySettings(deletion_window_days=30),
         compute=ComputeSettings(
             services=_services(1024, 2048),
-            image_tag=IMAGE_TAG,
             allow_public_images=False,
-            wait_for_steady_state=True,
             min_tasks=3,
             max_tasks=10,
             cpu_target_percent=60,
             memory_target_percent=70,
             requests_per_target=1000,
-            scale_out_cooldown_seconds=60,
-            scale_in_cooldown_seconds=300,
         ),
         database=DatabaseSettings(
             instance_class="db.r5.xlarge",
             instance_count=3,
-            engine_version=AURORA_ENGINE_VERSION,
-            database_name="payments",
-            master_username="scalepay_admin",
             backup_retention_days=30,
-            preferred_backup_window="03:00-04:00",
-            preferred_maintenance_window="sun:05:00-sun:06:00",
             performance_insights=True,
             monitoring_interval_seconds=15,
             deletion_protection=True,
@@ -681,23 +634,15 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             automatic_failover=True,
             multi_az=True,
             snapshot_retention_days=14,
-            engine_version=REDIS_ENGINE_VERSION,
         ),
         edge=EdgeSettings(
-            certificate_arn=None,
-            domain_name=None,
-            hosted_zone_id=None,
             self_signed_certificate_fallback=False,
             waf_enabled=True,
-            waf_rate_limit=2000,
             alb_deletion_protection=True,
             access_log_expiration_days=365,
         ),
         observability=ObservabilitySettings(
             log_retention_days=365,
-            alarm_email=None,
-            alarm_https_endpoint=None,
-            alarm_subscriber_arns=(),
             require_alarm_subscriber=True,
             cpu_alarm_percent=75,
             memory_alarm_percent=75,
@@ -711,13 +656,7 @@ PRESETS: dict[Environment, EnvironmentConfig] = {
             redis_memory_alarm_percent=75,
             redis_evictions_alarm=10,
         ),
-        account_security=AccountSecuritySettings(
-            enabled=True,
-            account_model="dedicated",
-            manage_account_singletons=True,
-            cloudtrail_insights=True,
-            existing_config_recorder_name="default",
-        ),
+        account_security=AccountSecuritySettings(enabled=True, cloudtrail_insights=True),
         protection=ProtectionSettings(protect=True, retain_on_delete=True),
     ),
 }
