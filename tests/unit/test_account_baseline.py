@@ -93,10 +93,6 @@ class AuditBucket:
     bucket: Registration
 
     @property
-    def env(self) -> str:
-        return self.evaluation.stack
-
-    @property
     def name(self) -> str:
         return str(self.bucket.inputs["bucket"])
 
@@ -326,14 +322,14 @@ LOCK_MODE = {"staging": "GOVERNANCE", "prod": "COMPLIANCE"}
 
 
 def test_audit_buckets_are_object_locked_for_the_log_retention(audit: AuditBucket) -> None:
-    env, component = audit.env, audit.component
+    env, component = audit.cfg.env, audit.component
     assert audit.bucket.inputs.get("objectLockEnabled") is True, f"{audit.name}: Object Lock must be on at creation"
     lock = audit.settings("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     assert lock["rule"]["defaultRetention"] == {"mode": LOCK_MODE[env], "days": AUDIT_RETENTION_DAYS[env]}, component
 
 
 def test_audit_buckets_archive_then_expire_at_the_retention(audit: AuditBucket) -> None:
-    env, component = audit.env, audit.component
+    env, component = audit.cfg.env, audit.component
     (rule,) = audit.settings("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")["rules"]
     assert rule["status"] == "Enabled"
     assert rule["expiration"]["days"] == AUDIT_RETENTION_DAYS[env], component
