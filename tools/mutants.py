@@ -483,8 +483,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "tasks-low-missing-not-breaching",
         OBSERVABILITY,
-        "treat_missing_data=BREACHING,",
-        "treat_missing_data=NOT_BREACHING,",
+        "Judgement(LESS, 3, 3, BREACHING),",
+        "Judgement(LESS, 3, 3, NOT_BREACHING),",
         "tasks-low alarm stays OK when no task reports at all",
     ),
     Mutation(

@@ -12,7 +12,7 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_aws as aws
@@ -47,6 +47,49 @@ REDIS_ALARMS: tuple[tuple[str, str, str, str], ...] = (
     ("redis-memory-high", "DatabaseMemoryUsagePercentage", "Average", "MAX"),
     ("redis-evictions", "Evictions", "Sum", "SUM"),
 )
+
+#: Metric namespaces of the ALB and Aurora alarms.
+ELB = "AWS/ApplicationELB"
+RDS = "AWS/RDS"
+
+
+class Judgement(NamedTuple):
+    """When an alarm fires: the comparison, M (datapoints) of N (evaluation periods), what a gap means."""
+
+    comparison: str
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    treat_missing_data: str
+    period: int = PERIOD
+
+
+#: Saturation of an always-on resource: 3 of 5 minutes beyond the threshold rides out a deploy's start-up spike
+#: or one busy minute; the resource publishes every minute, so a gap is no evidence either way and keeps the state.
+SUSTAINED_ABOVE = Judgement(GREATER, 5, 3, MISSING)
+SUSTAINED_BELOW = Judgement(LESS, 5, 3, MISSING)
+
+
+class Metric(NamedTuple):
+    """One CloudWatch metric and the statistic an alarm takes of it (``p95`` and the like are percentiles)."""
+
+    namespace: str
+    name: str
+    statistic: str
+
+    @property
+    def is_percentile(self) -> bool:
+        """Whether the statistic is a percentile (CloudWatch's extended statistic), such as ``p95``."""
+        return self.statistic.startswith("p")
+
+
+class AlarmSpec(NamedTuple):
+    """One single-metric alarm: its name, metric, judgement, threshold and what it tells the on-call engineer."""
+
+    what: str
+    metric: Metric
+    judged: Judgement
+    threshold: float
+    description: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,42 +421,37 @@ class Observability(Component):
         self,
         what: str,
         description: str,
-        *,
         threshold: float,
-        comparison: str,
-        treat_missing_data: str,
-        evaluation_periods: int,
-        datapoints_to_alarm: int,
-        namespace: str | None = None,
-        metric_name: str | None = None,
+        judged: Judgement,
+        *,
+        metric: Metric | None = None,
         dimensions: Mapping[str, pulumi.Input[str]] | None = None,
-        statistic: str | None = None,
-        extended_statistic: str | None = None,
-        period: int = PERIOD,
         metric_queries: pulumi.Input[Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgs]] | None = None,
-    ) -> aws.cloudwatch.MetricAlarm:
-        """One alarm named ``scalepay-<what>-<env>`` that notifies the topic on ALARM and on OK."""
-        name = self._ctx.name(what)
-        single_metric = metric_queries is None
+    ) -> None:
+        """One alarm named ``scalepay-<what>-<env>`` that notifies the topic on ALARM and on OK.
+
+        It watches either one ``metric`` (with its ``dimensions``) or the result of ``metric_queries``.
+        """
+        # A metric-math alarm takes namespace, statistic and period from its queries.
+        percentile = metric is not None and metric.is_percentile
         alarm = aws.cloudwatch.MetricAlarm(
             what,
-            name=name,
+            name=self._ctx.name(what),
             alarm_description=description,
-            namespace=namespace,
-            metric_name=metric_name,
+            namespace=metric.namespace if metric else None,
+            metric_name=metric.name if metric else None,
             dimensions=dimensions,
-            statistic=statistic,
-            extended_statistic=extended_statistic,
-            # A metric-math alarm takes its period from its queries.
-            period=period if single_metric else None,
+            statistic=metric.statistic if metric and not percentile else None,
+            extended_statistic=metric.statistic if metric and percentile else None,
+            period=judged.period if metric else None,
             metric_queries=metric_queries,
-            comparison_operator=comparison,
+            comparison_operator=judged.comparison,
             threshold=threshold,
-            evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=datapoints_to_alarm,
-            treat_missing_data=treat_missing_data,
+            evaluation_periods=judged.evaluation_periods,
+            datapoints_to_alarm=judged.datapoints_to_alarm,
+            treat_missing_data=judged.treat_missing_data,
             # Percentiles over a handful of requests are noise: judge latency only with enough samples.
-            evaluate_low_sample_count_percentiles="ignore" if extended_statistic else None,
+            evaluate_low_sample_count_percentiles="ignore" if percentile else None,
             actions_enabled=True,
             alarm_actions=self._actions,
             ok_actions=self._actions,
@@ -421,184 +459,136 @@ class Observability(Component):
             opts=child_opts(self),
         )
         self._alarms.append(alarm)
-        return alarm
+
+    def _metric_alarms(self, dimensions: Mapping[str, pulumi.Input[str]], alarms: Sequence[AlarmSpec]) -> None:
+        """One single-metric alarm per row of ``alarms``, all on the same ``dimensions``."""
+        for row in alarms:
+            self._alarm(row.what, row.description, row.threshold, row.judged, metric=row.metric, dimensions=dimensions)
 
     def _service_alarms(self, settings: ObservabilitySettings, monitored: MonitoredResources) -> None:
         """Per ECS service: CPU and memory saturation, and fewer running tasks than the autoscaling minimum."""
         for service, service_name in sorted(monitored.service_names.items()):
             dims = {"ClusterName": monitored.cluster_name, "ServiceName": service_name}
-            # Saturation: 3 of 5 minutes above the threshold rides out a deploy's start-up spike. Missing data
-            # keeps the state: a service without tasks is reported by the running-tasks alarm instead.
-            self._alarm(
-                f"{service}-cpu-high",
-                f"{service}: average CPU above {settings.cpu_alarm_percent}% for 3 of 5 minutes; "
-                "autoscaling is not keeping up (check max tasks and the latest deploy).",
-                namespace="AWS/ECS",
-                metric_name="CPUUtilization",
-                dimensions=dims,
-                statistic="Average",
-                comparison=GREATER,
-                threshold=settings.cpu_alarm_percent,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                treat_missing_data=MISSING,
-            )
-            self._alarm(
-                f"{service}-memory-high",
-                f"{service}: average memory above {settings.memory_alarm_percent}% for 3 of 5 minutes; "
-                "tasks risk being OOM-killed.",
-                namespace="AWS/ECS",
-                metric_name="MemoryUtilization",
-                dimensions=dims,
-                statistic="Average",
-                comparison=GREATER,
-                threshold=settings.memory_alarm_percent,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                treat_missing_data=MISSING,
-            )
-            # Availability: Container Insights (enabled on the cluster) publishes RunningTaskCount; no datapoint
-            # at all means no task reports, which is the outage this alarm exists for, hence breaching.
-            self._alarm(
-                f"{service}-tasks-low",
-                f"{service}: fewer than {monitored.min_tasks} running tasks (the autoscaling minimum) for 3 minutes; "
-                "tasks are crashing or cannot be placed (check stopped-task reasons).",
-                namespace="ECS/ContainerInsights",
-                metric_name="RunningTaskCount",
-                dimensions=dims,
-                statistic="Minimum",
-                comparison=LESS,
-                threshold=monitored.min_tasks,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                treat_missing_data=BREACHING,
+            # Saturation: SUSTAINED_ABOVE rides out a deploy's start-up spike. Missing data keeps the state: a service
+            # without tasks is reported by the running-tasks alarm instead.
+            self._metric_alarms(
+                dims,
+                [
+                    AlarmSpec(
+                        f"{service}-cpu-high",
+                        Metric("AWS/ECS", "CPUUtilization", "Average"),
+                        SUSTAINED_ABOVE,
+                        settings.cpu_alarm_percent,
+                        f"{service}: average CPU above {settings.cpu_alarm_percent}% for 3 of 5 minutes; "
+                        "autoscaling is not keeping up (check max tasks and the latest deploy).",
+                    ),
+                    AlarmSpec(
+                        f"{service}-memory-high",
+                        Metric("AWS/ECS", "MemoryUtilization", "Average"),
+                        SUSTAINED_ABOVE,
+                        settings.memory_alarm_percent,
+                        f"{service}: average memory above {settings.memory_alarm_percent}% for 3 of 5 minutes; "
+                        "tasks risk being OOM-killed.",
+                    ),
+                    # Availability: Container Insights (enabled on the cluster) publishes RunningTaskCount; no
+                    # datapoint at all means no task reports, which is the outage this alarm exists for, hence breaching.
+                    AlarmSpec(
+                        f"{service}-tasks-low",
+                        Metric("ECS/ContainerInsights", "RunningTaskCount", "Minimum"),
+                        Judgement(LESS, 3, 3, BREACHING),
+                        monitored.min_tasks,
+                        f"{service}: fewer than {monitored.min_tasks} running tasks (the autoscaling minimum) for 3 minutes; "
+                        "tasks are crashing or cannot be placed (check stopped-task reasons).",
+                    ),
+                ],
             )
 
     def _alb_alarms(self, settings: ObservabilitySettings, monitored: MonitoredResources) -> None:
         """ALB errors (its own and the targets'), latency, and unhealthy targets per target group."""
-        alb = {"LoadBalancer": monitored.alb_arn_suffix}
         # The ALB publishes no 5xx or latency datapoint for a minute without errors or requests: missing
         # data is the healthy case, hence notBreaching for all of these.
-        self._alarm(
-            "alb-5xx",
-            f"ALB itself returned more than {settings.http_5xx_alarm_count} 5xx responses in 5 minutes "
-            "(no healthy target, or the ALB cannot reach the services).",
-            namespace="AWS/ApplicationELB",
-            metric_name="HTTPCode_ELB_5XX_Count",
-            dimensions=alb,
-            statistic="Sum",
-            period=ERROR_WINDOW,
-            comparison=GREATER,
-            threshold=settings.http_5xx_alarm_count,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=NOT_BREACHING,
-        )
-        self._alarm(
-            "alb-target-5xx",
-            f"Services returned more than {settings.http_5xx_alarm_count} 5xx responses in 5 minutes.",
-            namespace="AWS/ApplicationELB",
-            metric_name="HTTPCode_Target_5XX_Count",
-            dimensions=alb,
-            statistic="Sum",
-            period=ERROR_WINDOW,
-            comparison=GREATER,
-            threshold=settings.http_5xx_alarm_count,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=NOT_BREACHING,
-        )
-        self._alarm(
-            "alb-latency-high",
-            f"p95 target response time above {settings.response_time_alarm_seconds}s for 3 of 5 minutes.",
-            namespace="AWS/ApplicationELB",
-            metric_name="TargetResponseTime",
-            dimensions=alb,
-            extended_statistic="p95",
-            comparison=GREATER,
-            threshold=settings.response_time_alarm_seconds,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            treat_missing_data=NOT_BREACHING,
+        errors = Judgement(GREATER, 1, 1, NOT_BREACHING, period=ERROR_WINDOW)
+        limit = settings.http_5xx_alarm_count
+        self._metric_alarms(
+            {"LoadBalancer": monitored.alb_arn_suffix},
+            [
+                AlarmSpec(
+                    "alb-5xx",
+                    Metric(ELB, "HTTPCode_ELB_5XX_Count", "Sum"),
+                    errors,
+                    limit,
+                    f"ALB itself returned more than {limit} 5xx responses in 5 minutes "
+                    "(no healthy target, or the ALB cannot reach the services).",
+                ),
+                AlarmSpec(
+                    "alb-target-5xx",
+                    Metric(ELB, "HTTPCode_Target_5XX_Count", "Sum"),
+                    errors,
+                    limit,
+                    f"Services returned more than {limit} 5xx responses in 5 minutes.",
+                ),
+                AlarmSpec(
+                    "alb-latency-high",
+                    Metric(ELB, "TargetResponseTime", "p95"),
+                    Judgement(GREATER, 5, 3, NOT_BREACHING),
+                    settings.response_time_alarm_seconds,
+                    f"p95 target response time above {settings.response_time_alarm_seconds}s for 3 of 5 minutes.",
+                ),
+            ],
         )
         for service, target_group in sorted(monitored.target_group_arn_suffixes.items()):
             # A target group with no registered targets publishes nothing; that case is the tasks-low alarm's.
             self._alarm(
                 f"{service}-unhealthy-hosts",
                 f"{service}: at least one target failed ALB health checks for 2 minutes.",
-                namespace="AWS/ApplicationELB",
-                metric_name="UnHealthyHostCount",
+                0,
+                Judgement(GREATER, 2, 2, NOT_BREACHING),
+                metric=Metric(ELB, "UnHealthyHostCount", "Maximum"),
                 dimensions={"TargetGroup": target_group, "LoadBalancer": monitored.alb_arn_suffix},
-                statistic="Maximum",
-                comparison=GREATER,
-                threshold=0,
-                evaluation_periods=2,
-                datapoints_to_alarm=2,
-                treat_missing_data=NOT_BREACHING,
             )
 
     def _database_alarms(self, settings: ObservabilitySettings, monitored: MonitoredResources) -> None:
         """Aurora cluster (DBClusterIdentifier dimension): CPU, connections, freeable memory, replica lag."""
-        db = {"DBClusterIdentifier": monitored.db_cluster_identifier}
         # Cluster-level datapoints aggregate the instances: Maximum (Minimum for memory) is the worst instance.
-        # Aurora always publishes these, so a gap is no evidence either way: missing keeps the state.
-        self._alarm(
-            "aurora-cpu-high",
-            f"Aurora: an instance above {settings.db_cpu_alarm_percent}% CPU for 3 of 5 minutes.",
-            namespace="AWS/RDS",
-            metric_name="CPUUtilization",
-            dimensions=db,
-            statistic="Maximum",
-            comparison=GREATER,
-            threshold=settings.db_cpu_alarm_percent,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            treat_missing_data=MISSING,
-        )
-        self._alarm(
-            "aurora-connections-high",
-            f"Aurora: an instance above {settings.db_connections_alarm} connections for 3 of 5 minutes "
-            "(connection leak or pool misconfiguration).",
-            namespace="AWS/RDS",
-            metric_name="DatabaseConnections",
-            dimensions=db,
-            statistic="Maximum",
-            comparison=GREATER,
-            threshold=settings.db_connections_alarm,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            treat_missing_data=MISSING,
-        )
-        self._alarm(
-            "aurora-memory-low",
-            f"Aurora: an instance below {settings.db_freeable_memory_alarm_bytes // 1024**2} MiB freeable memory "
-            "for 3 of 5 minutes.",
-            namespace="AWS/RDS",
-            metric_name="FreeableMemory",
-            dimensions=db,
-            statistic="Minimum",
-            comparison=LESS,
-            threshold=settings.db_freeable_memory_alarm_bytes,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            treat_missing_data=MISSING,
-        )
+        # Aurora always publishes these, so a gap is no evidence either way: missing keeps the state (SUSTAINED).
+        alarms = [
+            AlarmSpec(
+                "aurora-cpu-high",
+                Metric(RDS, "CPUUtilization", "Maximum"),
+                SUSTAINED_ABOVE,
+                settings.db_cpu_alarm_percent,
+                f"Aurora: an instance above {settings.db_cpu_alarm_percent}% CPU for 3 of 5 minutes.",
+            ),
+            AlarmSpec(
+                "aurora-connections-high",
+                Metric(RDS, "DatabaseConnections", "Maximum"),
+                SUSTAINED_ABOVE,
+                settings.db_connections_alarm,
+                f"Aurora: an instance above {settings.db_connections_alarm} connections for 3 of 5 minutes "
+                "(connection leak or pool misconfiguration).",
+            ),
+            AlarmSpec(
+                "aurora-memory-low",
+                Metric(RDS, "FreeableMemory", "Minimum"),
+                SUSTAINED_BELOW,
+                settings.db_freeable_memory_alarm_bytes,
+                f"Aurora: an instance below {settings.db_freeable_memory_alarm_bytes // 1024**2} MiB freeable memory "
+                "for 3 of 5 minutes.",
+            ),
+        ]
         # Replica lag only exists with a reader; AuroraReplicaLagMaximum is its cluster-level form (milliseconds).
         if len(monitored.db_instance_identifiers) > 1:
-            self._alarm(
-                "aurora-replica-lag",
-                f"Aurora: a reader more than {settings.db_replica_lag_alarm_ms} ms behind the writer for 3 of 5 minutes "
-                "(reads may be stale; failover would lose nothing but take longer).",
-                namespace="AWS/RDS",
-                metric_name="AuroraReplicaLagMaximum",
-                dimensions=db,
-                statistic="Maximum",
-                comparison=GREATER,
-                threshold=settings.db_replica_lag_alarm_ms,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                treat_missing_data=MISSING,
+            alarms.append(
+                AlarmSpec(
+                    "aurora-replica-lag",
+                    Metric(RDS, "AuroraReplicaLagMaximum", "Maximum"),
+                    SUSTAINED_ABOVE,
+                    settings.db_replica_lag_alarm_ms,
+                    f"Aurora: a reader more than {settings.db_replica_lag_alarm_ms} ms behind the writer for 3 of 5 minutes "
+                    "(reads may be stale; failover would lose nothing but take longer).",
+                )
             )
+        self._metric_alarms({"DBClusterIdentifier": monitored.db_cluster_identifier}, alarms)
 
     def _cache_alarms(self, settings: ObservabilitySettings, monitored: MonitoredResources) -> None:
         """Redis: engine CPU, memory and evictions across every member cluster (metric math, see redis_metric_queries)."""
@@ -614,14 +604,5 @@ class Observability(Component):
             threshold, description = thresholds[what]
             # Only the query list is computed from the member ids; the alarm itself is declared here.
             queries = members.apply(functools.partial(_queries_for, metric, statistic, combine))
-            self._alarm(
-                what,
-                description.format(threshold),
-                metric_queries=queries,
-                comparison=GREATER,
-                threshold=threshold,
-                evaluation_periods=5,
-                datapoints_to_alarm=3,
-                # ElastiCache publishes every minute for a live node: a gap proves nothing, keep the state.
-                treat_missing_data=MISSING,
-            )
+            # ElastiCache publishes every minute for a live node: a gap proves nothing, keep the state (SUSTAINED).
+            self._alarm(what, description.format(threshold), threshold, SUSTAINED_ABOVE, metric_queries=queries)
