@@ -16,9 +16,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Component, Context, child_opts, guarded_opts
+from lib.components.base import Component, Context, GuardedArgs, child_opts, encrypted_log_group, guarded_opts
 from lib.components.buckets import KMS_PER_OBJECT, KMS_WITH_BUCKET_KEY, S3_MANAGED, PrivateBucket, expire_after, private_bucket
-from lib.config import AccountSecuritySettings, ProtectionSettings
+from lib.config import AccountSecuritySettings
 from lib.iam_policies import log_stream_arn, service_assume_role_policy
 from lib.naming import NameKind
 from lib.resource_policies import (
@@ -177,16 +177,12 @@ def cloudtrail_log_group_name(ctx: Context) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AccountBaselineArgs:
+class AccountBaselineArgs(GuardedArgs):
     """Inputs of :class:`AccountBaseline`."""
 
-    context: Context
     settings: AccountSecuritySettings
     account_id: pulumi.Input[str]
     audit_key_arn: pulumi.Input[str]
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    protection: ProtectionSettings
 
 
 class AccountBaseline(Component):
@@ -451,13 +447,8 @@ class AccountBaseline(Component):
         )
 
         # Audit events are searchable in CloudWatch Logs for log_retention_days (>= 365 in prod, PCI DSS 10.5.1).
-        log_group = aws.cloudwatch.LogGroup(
-            "cloudtrail-logs",
-            name=cloudtrail_log_group_name(ctx),
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            tags=ctx.tags(COMPONENT),
-            opts=guarded_opts(self, args.protection),
+        log_group = encrypted_log_group(
+            "cloudtrail-logs", cloudtrail_log_group_name(ctx), args, ctx.tags(COMPONENT), guarded_opts(self, args.protection)
         )
         role = aws.iam.Role(
             "cloudtrail-logs-role",

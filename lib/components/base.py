@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from lib.config import ProtectionSettings
 from lib.naming import NameKind, Namer
@@ -41,6 +42,31 @@ class Context:
             compliance=self.compliance,
         )
         return with_name(tags, name) if name else tags
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingArgs:
+    """Inputs of a component that keeps log groups of its own: naming context, the logs key, the retention."""
+
+    context: Context
+    logs_key_arn: pulumi.Input[str]
+    log_retention_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardedArgs(LoggingArgs):
+    """:class:`LoggingArgs` of a component that also keeps what must survive a mistaken delete (see :func:`guarded_opts`)."""
+
+    protection: ProtectionSettings
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataStoreArgs(GuardedArgs):
+    """:class:`GuardedArgs` of a data store: its subnets, its security group and the key that encrypts its data."""
+
+    subnet_ids: list[pulumi.Output[str]]
+    security_group_id: pulumi.Input[str]
+    data_key_arn: pulumi.Input[str]
 
 
 class Component(pulumi.ComponentResource):
@@ -91,4 +117,22 @@ def guarded_opts(
         protect=protection.protect,
         retain_on_delete=protection.retain_on_delete,
         depends_on=depends_on,
+    )
+
+
+def encrypted_log_group(
+    logical: str, name: pulumi.Input[str], args: LoggingArgs, tags: dict[str, str], opts: pulumi.ResourceOptions
+) -> aws.cloudwatch.LogGroup:
+    """A log group encrypted with the logs key and kept ``log_retention_days``.
+
+    Every log group is created by the stack before whatever writes to it: otherwise AWS creates it on the
+    first write, unencrypted and kept forever, and Pulumi could not manage it.
+    """
+    return aws.cloudwatch.LogGroup(
+        logical,
+        name=name,
+        retention_in_days=args.log_retention_days,
+        kms_key_id=args.logs_key_arn,
+        tags=tags,
+        opts=opts,
     )

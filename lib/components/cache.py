@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Component, Context, child_opts, guarded_opts
-from lib.config import CacheSettings, ProtectionSettings
+from lib.components.base import Component, Context, DataStoreArgs, child_opts, encrypted_log_group, guarded_opts
+from lib.config import CacheSettings
 from lib.naming import NameKind
 from lib.service_access import DISABLED_DEFAULT_USER_ACCESS
 
@@ -42,17 +42,10 @@ def slow_log_group_name(replication_group_id: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CacheArgs:
+class CacheArgs(DataStoreArgs):
     """Inputs of :class:`Cache`."""
 
-    context: Context
     settings: CacheSettings
-    subnet_ids: list[pulumi.Output[str]]
-    security_group_id: pulumi.Input[str]
-    data_key_arn: pulumi.Input[str]
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    protection: ProtectionSettings
     #: service -> access string of its Redis user (see lib/service_access.py).
     clients: Mapping[str, str]
 
@@ -98,13 +91,8 @@ class Cache(Component):
         user_group = self._users(ctx, args)
 
         log_group_name = slow_log_group_name(group_id)
-        slow_log = aws.cloudwatch.LogGroup(
-            f"{name}-slow-log",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            tags=ctx.tags(COMPONENT, log_group_name),
-            opts=child_opts(self),
+        slow_log = encrypted_log_group(
+            f"{name}-slow-log", log_group_name, args, ctx.tags(COMPONENT, log_group_name), child_opts(self)
         )
 
         group = aws.elasticache.ReplicationGroup(

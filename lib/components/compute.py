@@ -19,9 +19,9 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Component, Context, child_opts
+from lib.components.base import Component, Context, GuardedArgs, child_opts, encrypted_log_group
 from lib.components.load_balancer import TargetGroupRef
-from lib.config import ComputeSettings, ProtectionSettings, ServiceSettings
+from lib.config import ComputeSettings, ServiceSettings
 from lib.iam_policies import (
     ecs_tasks_assume_role_policy,
     elasticache_user_arn,
@@ -81,10 +81,9 @@ class ServiceDependencies:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ComputeArgs:
+class ComputeArgs(GuardedArgs):
     """Inputs of :class:`Compute`."""
 
-    context: Context
     settings: ComputeSettings
     private_subnet_ids: list[pulumi.Output[str]]
     security_group_id: pulumi.Input[str]
@@ -94,10 +93,7 @@ class ComputeArgs:
     alb_arn_suffix: pulumi.Input[str]
     dependencies: ServiceDependencies
     data_key_arn: pulumi.Input[str]
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
     account_id: pulumi.Input[str]
-    protection: ProtectionSettings
 
 
 # --- pure helpers (no Pulumi): tested directly --------------------------------------------------
@@ -355,13 +351,8 @@ class Compute(Component):
         cluster_name = ctx.name("cluster")
         # Created before the cluster: Container Insights would otherwise create it on the first metric,
         # unencrypted and kept forever (and the stack's Config rule would report it).
-        insights_log_group = aws.cloudwatch.LogGroup(
-            "container-insights-logs",
-            name=container_insights_log_group_name(cluster_name),
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            tags=tags,
-            opts=child_opts(self),
+        insights_log_group = encrypted_log_group(
+            "container-insights-logs", container_insights_log_group_name(cluster_name), args, tags, child_opts(self)
         )
         namespace = aws.servicediscovery.HttpNamespace(
             "service-connect-namespace",
@@ -394,13 +385,8 @@ class Compute(Component):
         log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         for workload in [*(s.name for s in services), MIGRATE]:
             repositories[workload] = self._repository(ctx, workload, tags)
-            log_groups[workload] = aws.cloudwatch.LogGroup(
-                f"{workload}-log-group",
-                name=log_group_name(ctx, workload),
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.logs_key_arn,
-                tags=tags,
-                opts=child_opts(self),
+            log_groups[workload] = encrypted_log_group(
+                f"{workload}-log-group", log_group_name(ctx, workload), args, tags, child_opts(self)
             )
         self.images = {
             workload: self._image(repository, next((s.image for s in services if s.name == workload), None))

@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Component, Context, child_opts, guarded_opts
-from lib.config import DatabaseSettings, ProtectionSettings
+from lib.components.base import Component, DataStoreArgs, child_opts, encrypted_log_group, guarded_opts
+from lib.config import DatabaseSettings
 from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
 
@@ -77,18 +77,11 @@ def postgresql_log_group_name(cluster_identifier: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DatabaseArgs:
+class DatabaseArgs(DataStoreArgs):
     """Inputs of :class:`Database`."""
 
-    context: Context
     settings: DatabaseSettings
-    subnet_ids: list[pulumi.Output[str]]
     availability_zones: pulumi.Input[list[str]]
-    security_group_id: pulumi.Input[str]
-    data_key_arn: pulumi.Input[str]
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    protection: ProtectionSettings
     #: True when this stack owns the account-wide log groups (RDSOSMetrics): the account-singleton owner.
     owns_account_log_groups: bool
 
@@ -143,13 +136,12 @@ class Database(Component):
         # unencrypted and with infinite retention, and Pulumi could not manage it. Guarded like
         # the data because it is the database audit trail (PCI DSS 10.5.1 keeps it >= 1 year).
         log_group_name = postgresql_log_group_name(cluster_id)
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
             f"{name}-postgresql-logs",
-            name=log_group_name,
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            tags=ctx.tags(COMPONENT, log_group_name),
-            opts=guarded_opts(self, args.protection),
+            log_group_name,
+            args,
+            ctx.tags(COMPONENT, log_group_name),
+            guarded_opts(self, args.protection),
         )
 
         monitoring_role_arn: pulumi.Output[str] | None = None
@@ -158,13 +150,12 @@ class Database(Component):
             # RDS would create it on the first metric, unencrypted and kept forever; it is one per
             # account and region, so only the stack that owns the account's singletons creates it.
             monitoring_depends.append(
-                aws.cloudwatch.LogGroup(
+                encrypted_log_group(
                     f"{name}-enhanced-monitoring-logs",
-                    name=ENHANCED_MONITORING_LOG_GROUP,
-                    retention_in_days=args.log_retention_days,
-                    kms_key_id=args.logs_key_arn,
-                    tags=ctx.tags(COMPONENT, ENHANCED_MONITORING_LOG_GROUP),
-                    opts=child_opts(self),
+                    ENHANCED_MONITORING_LOG_GROUP,
+                    args,
+                    ctx.tags(COMPONENT, ENHANCED_MONITORING_LOG_GROUP),
+                    child_opts(self),
                 )
             )
         if settings.monitoring_interval_seconds > 0:

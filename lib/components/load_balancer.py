@@ -9,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from lib.components.base import Component, Context, child_opts
+from lib.components.base import Component, Context, GuardedArgs, child_opts, encrypted_log_group
 from lib.components.buckets import S3_MANAGED, expire_after, private_bucket
-from lib.config import EdgeSettings, ProtectionSettings, ServiceSettings
+from lib.config import EdgeSettings, ServiceSettings
 from lib.naming import PROJECT_PREFIX, NameKind
 from lib.resource_policies import alb_access_logs_bucket_policy, alb_waf_log_delivery_policy
 
@@ -43,19 +43,15 @@ NOT_FOUND_BODY = json.dumps({"error": "not found"}, separators=(",", ":"))
 
 
 @dataclass(frozen=True, kw_only=True)
-class LoadBalancerArgs:
+class LoadBalancerArgs(GuardedArgs):
     """Inputs of :class:`LoadBalancer`."""
 
-    context: Context
     settings: EdgeSettings
     services: tuple[ServiceSettings, ...]
     vpc_id: pulumi.Input[str]
     public_subnet_ids: list[pulumi.Output[str]]
     security_group_id: pulumi.Input[str]
     account_id: pulumi.Input[str]
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
-    protection: ProtectionSettings
 
 
 @dataclass(frozen=True)
@@ -459,13 +455,8 @@ class LoadBalancer(Component):
         )
 
         log_group_name = waf_log_group_name(ctx)
-        log_group = aws.cloudwatch.LogGroup(
-            "waf-logs",
-            name=log_group_name,
-            kms_key_id=self._args.logs_key_arn,
-            retention_in_days=self._args.log_retention_days,
-            tags=ctx.tags(COMPONENT, log_group_name),
-            opts=child_opts(self),
+        log_group = encrypted_log_group(
+            "waf-logs", log_group_name, self._args, ctx.tags(COMPONENT, log_group_name), child_opts(self)
         )
         delivery_policy = aws.cloudwatch.LogResourcePolicy(
             "waf-logs-delivery",

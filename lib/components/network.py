@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.cidr import plan_subnets
-from lib.components.base import Component, Context, child_opts
+from lib.components.base import Component, LoggingArgs, child_opts, encrypted_log_group
 from lib.config import NetworkSettings
 from lib.iam_policies import service_assume_role_policy
 from lib.naming import NameKind
@@ -33,13 +33,10 @@ FLOW_LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents"
 
 
 @dataclass(frozen=True, kw_only=True)
-class NetworkArgs:
+class NetworkArgs(LoggingArgs):
     """Inputs of :class:`Network`."""
 
-    context: Context
     settings: NetworkSettings
-    logs_key_arn: pulumi.Input[str]
-    log_retention_days: int
 
 
 def az_letter(index: int) -> str:
@@ -306,13 +303,8 @@ class Network(Component):
         account_id = aws.get_caller_identity_output(opts=invoke_opts).account_id
         partition = aws.get_partition_output(opts=invoke_opts).partition
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-flow-logs",
-            name=f"/aws/vpc/{ctx.name('flow-logs')}",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key_arn,
-            tags=ctx.tags(COMPONENT),
-            opts=child_opts(self),
+        log_group = encrypted_log_group(
+            f"{self._name}-flow-logs", f"/aws/vpc/{ctx.name('flow-logs')}", args, ctx.tags(COMPONENT), child_opts(self)
         )
         role = aws.iam.Role(
             f"{self._name}-flow-logs-role",
