@@ -144,33 +144,11 @@ class Cache(Component):
 
     def _users(self, ctx: Context, args: CacheArgs) -> aws.elasticache.UserGroup:
         """One IAM-authenticated user per client service, the disabled default user, and their user group."""
-        default_id = ctx.name("default-redis", NameKind.ELASTICACHE_USER)
-        default_user = aws.elasticache.User(
-            f"{COMPONENT}-default-user",
-            user_id=default_id,
-            user_name=DEFAULT_USER_NAME,
-            engine="redis",
-            # Disabled: a client that skips authentication, or knows no user, gets nothing.
-            access_string=DISABLED_DEFAULT_USER_ACCESS,
-            authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="no-password-required"),
-            tags=ctx.tags(COMPONENT, default_id),
-            opts=child_opts(self),
-        )
+        # Disabled: a client that skips authentication, or knows no user, gets nothing.
+        users = [self._user(ctx, "default", DISABLED_DEFAULT_USER_ACCESS, "no-password-required", DEFAULT_USER_NAME)]
         self.user_ids = {}
-        users = [default_user]
         for service, access_string in args.clients.items():
-            user_id = ctx.name(f"{service}-redis", NameKind.ELASTICACHE_USER)
-            user = aws.elasticache.User(
-                f"{COMPONENT}-{service}-user",
-                user_id=user_id,
-                # IAM authentication requires the user name to equal the user id.
-                user_name=user_id,
-                engine="redis",
-                access_string=access_string,
-                authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
-                tags=ctx.tags(COMPONENT, user_id),
-                opts=child_opts(self),
-            )
+            user = self._user(ctx, service, access_string, "iam")
             self.user_ids[service] = user.user_id
             users.append(user)
         group_name = ctx.name("redis-users", NameKind.ELASTICACHE_USER)
@@ -180,6 +158,23 @@ class Cache(Component):
             engine="redis",
             user_ids=[u.user_id for u in users],
             tags=ctx.tags(COMPONENT, group_name),
+            opts=child_opts(self),
+        )
+
+    def _user(
+        self, ctx: Context, slug: str, access_string: str, authentication: str, user_name: str | None = None
+    ) -> aws.elasticache.User:
+        """The Redis user ``<slug>-redis`` with ``access_string``; named like its id unless ``user_name`` says otherwise."""
+        user_id = ctx.name(f"{slug}-redis", NameKind.ELASTICACHE_USER)
+        return aws.elasticache.User(
+            f"{COMPONENT}-{slug}-user",
+            user_id=user_id,
+            # IAM authentication requires the user name to equal the user id.
+            user_name=user_name or user_id,
+            engine="redis",
+            access_string=access_string,
+            authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type=authentication),
+            tags=ctx.tags(COMPONENT, user_id),
             opts=child_opts(self),
         )
 
