@@ -16,7 +16,16 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lib.components.base import Component, Context, GuardedArgs, child_opts, encrypted_log_group, guarded_opts
+from lib.components.base import (
+    Component,
+    Context,
+    GuardedArgs,
+    allow,
+    child_opts,
+    encrypted_log_group,
+    guarded_opts,
+    policy_document,
+)
 from lib.components.buckets import KMS_PER_OBJECT, KMS_WITH_BUCKET_KEY, S3_MANAGED, PrivateBucket, expire_after, private_bucket
 from lib.config import AccountSecuritySettings
 from lib.iam_policies import log_stream_arn, service_assume_role_policy
@@ -32,8 +41,6 @@ from lib.resource_policies import (
 )
 
 COMPONENT = "account-security"
-
-POLICY_VERSION = "2012-10-17"
 
 #: GuardDuty protection plans beyond the foundational sources: RDS Protection (Aurora login
 #: anomalies) and S3 Protection (data-event anomalies on the log and delivery buckets).
@@ -118,30 +125,16 @@ def config_delivery_role_policy(bucket: str, account_id: str, audit_key_arn: str
     (not only the bucket policy) must allow the write and the SSE-KMS data key.
     """
     bucket_arn = s3_bucket_arn(bucket, partition)
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "CheckDeliveryBucket",
-                "Effect": "Allow",
-                "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "DeliverSnapshots",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject"],
-                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
-            },
-            {
-                "Sid": "EncryptWithAuditKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": audit_key_arn,
-            },
-        ],
-    }
+    return policy_document(
+        allow("CheckDeliveryBucket", ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn),
+        allow(
+            "DeliverSnapshots",
+            ["s3:PutObject"],
+            f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
+            {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+        ),
+        allow("EncryptWithAuditKey", ["kms:Decrypt", "kms:GenerateDataKey"], audit_key_arn),
+    )
 
 
 def cloudtrail_assume_role_policy() -> dict[str, Any]:
@@ -158,17 +151,7 @@ def cloudtrail_logs_role_policy(log_group_arn: str) -> dict[str, Any]:
     if not log_group_arn.startswith("arn:"):
         raise ValueError(f"log_group_arn must be the log group's ARN, got {log_group_arn!r}")
     streams = log_stream_arn(log_group_arn)
-    return {
-        "Version": POLICY_VERSION,
-        "Statement": [
-            {
-                "Sid": "WriteTrailEvents",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": streams,
-            }
-        ],
-    }
+    return policy_document(allow("WriteTrailEvents", ["logs:CreateLogStream", "logs:PutLogEvents"], streams))
 
 
 def cloudtrail_log_group_name(ctx: Context) -> str:
