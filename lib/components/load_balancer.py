@@ -22,18 +22,16 @@ ACCESS_LOGS_PREFIX = "alb"
 
 #: AWS managed rule groups on the web ACL, in evaluation order after the rate and body-size rules:
 #: known-bad IPs and anonymising networks (VPNs, Tor, hosting providers: where card-testing bots come
-#: from) first, then the request-content rules.
-MANAGED_RULE_GROUPS: tuple[str, ...] = (
-    "AWSManagedRulesAmazonIpReputationList",
-    "AWSManagedRulesAnonymousIpList",
-    "AWSManagedRulesCommonRuleSet",
-    "AWSManagedRulesKnownBadInputsRuleSet",
-    "AWSManagedRulesSQLiRuleSet",
-)
-
-#: Rules of managed groups whose action is turned into "count": the stack's own per-path body-size
-#: rules decide instead (the common rule set blocks every body over 8 KB on every path alike).
-MANAGED_RULE_COUNT_OVERRIDES: dict[str, tuple[str, ...]] = {"AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",)}
+#: from) first, then the request-content rules. Each group maps to its rules whose action is turned into
+#: "count": the stack's own per-path body-size rules decide instead (the common rule set blocks every
+#: body over 8 KB on every path alike).
+MANAGED_RULE_GROUPS: dict[str, tuple[str, ...]] = {
+    "AWSManagedRulesAmazonIpReputationList": (),
+    "AWSManagedRulesAnonymousIpList": (),
+    "AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",),
+    "AWSManagedRulesKnownBadInputsRuleSet": (),
+    "AWSManagedRulesSQLiRuleSet": (),
+}
 
 #: Request headers WAF must not write to its logs: they carry session tokens and credentials (PCI DSS 3.3).
 WAF_REDACTED_HEADERS: tuple[str, ...] = ("authorization", "cookie")
@@ -416,7 +414,7 @@ class LoadBalancer(Component):
         for index, service in enumerate(self._args.services, start=1):
             rules.append(body_size_rule(service, priority=index, visibility=visibility(f"body-size-{service.name}")))
         first_managed = len(rules)
-        for index, group in enumerate(MANAGED_RULE_GROUPS):
+        for index, (group, counted_rules) in enumerate(MANAGED_RULE_GROUPS.items()):
             overrides = [
                 aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
                     name=rule,
@@ -424,7 +422,7 @@ class LoadBalancer(Component):
                         count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
                     ),
                 )
-                for rule in MANAGED_RULE_COUNT_OVERRIDES.get(group, ())
+                for rule in counted_rules
             ]
             rules.append(
                 aws.wafv2.WebAclRuleArgs(
