@@ -20,15 +20,13 @@ from lib.components.base import (
     Component,
     Context,
     GuardedArgs,
-    allow,
     child_opts,
     encrypted_log_group,
     guarded_opts,
-    policy_document,
 )
 from lib.components.buckets import KMS_PER_OBJECT, KMS_WITH_BUCKET_KEY, S3_MANAGED, PrivateBucket, expire_after, private_bucket
 from lib.config import AccountSecuritySettings
-from lib.iam_policies import log_stream_arn, service_assume_role_policy
+from lib.iam_policies import log_stream_arn, policy_document, policy_statement, service_assume_role_policy
 from lib.naming import NameKind
 from lib.resource_policies import (
     CLOUDTRAIL_SERVICE,
@@ -126,14 +124,14 @@ def config_delivery_role_policy(bucket: str, account_id: str, audit_key_arn: str
     """
     bucket_arn = s3_bucket_arn(bucket, partition)
     return policy_document(
-        allow("CheckDeliveryBucket", ["s3:GetBucketAcl", "s3:ListBucket"], bucket_arn),
-        allow(
+        policy_statement("CheckDeliveryBucket", ["s3:GetBucketAcl", "s3:ListBucket"], resource=bucket_arn),
+        policy_statement(
             "DeliverSnapshots",
             ["s3:PutObject"],
-            f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
-            {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
+            resource=f"{bucket_arn}/AWSLogs/{account_id}/Config/*",
+            condition={"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}},
         ),
-        allow("EncryptWithAuditKey", ["kms:Decrypt", "kms:GenerateDataKey"], audit_key_arn),
+        policy_statement("EncryptWithAuditKey", ["kms:Decrypt", "kms:GenerateDataKey"], resource=audit_key_arn),
     )
 
 
@@ -151,7 +149,7 @@ def cloudtrail_logs_role_policy(log_group_arn: str) -> dict[str, Any]:
     if not log_group_arn.startswith("arn:"):
         raise ValueError(f"log_group_arn must be the log group's ARN, got {log_group_arn!r}")
     streams = log_stream_arn(log_group_arn)
-    return policy_document(allow("WriteTrailEvents", ["logs:CreateLogStream", "logs:PutLogEvents"], streams))
+    return policy_document(policy_statement("WriteTrailEvents", ["logs:CreateLogStream", "logs:PutLogEvents"], resource=streams))
 
 
 def cloudtrail_log_group_name(ctx: Context) -> str:

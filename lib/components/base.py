@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +10,6 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.config import ProtectionSettings
-from lib.iam_policies import POLICY_VERSION
 from lib.naming import NameKind, Namer
 from lib.tags import standard_tags, with_name
 
@@ -138,18 +136,3 @@ def encrypted_log_group(
         tags=tags,
         opts=opts,
     )
-
-
-def allow(
-    sid: str, actions: Sequence[str], resource: str | list[str], condition: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """One ``Allow`` statement of an inline policy; it carries a ``Condition`` only when one is given."""
-    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": resource}
-    if condition:
-        statement["Condition"] = dict(condition)
-    return statement
-
-
-def policy_document(*statements: dict[str, Any]) -> dict[str, Any]:
-    """An IAM policy document of ``statements``."""
-    return {"Version": POLICY_VERSION, "Statement": list(statements)}

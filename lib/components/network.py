@@ -12,9 +12,9 @@ import pulumi
 import pulumi_aws as aws
 
 from lib.cidr import plan_subnets
-from lib.components.base import Component, LoggingArgs, allow, child_opts, encrypted_log_group, policy_document
+from lib.components.base import Component, LoggingArgs, child_opts, encrypted_log_group
 from lib.config import NetworkSettings
-from lib.iam_policies import service_assume_role_policy
+from lib.iam_policies import policy_document, policy_statement, service_assume_role_policy
 from lib.naming import NameKind
 
 COMPONENT = "network"
@@ -66,7 +66,9 @@ def flow_logs_trust_policy(account_id: str, region: str, partition: str) -> dict
 
 def flow_logs_role_policy(log_group_arn: str) -> dict[str, Any]:
     """Inline policy: write flow-log records to one log group (the group ARN and its streams) and nothing else."""
-    return policy_document(allow("WriteFlowLogRecords", FLOW_LOG_ACTIONS, [log_group_arn, f"{log_group_arn}:*"]))
+    return policy_document(
+        policy_statement("WriteFlowLogRecords", list(FLOW_LOG_ACTIONS), resource=[log_group_arn, f"{log_group_arn}:*"])
+    )
 
 
 def _trust_policy_json(region: str) -> Callable[[list[Any]], str]:
