@@ -39,8 +39,8 @@ COMPONENT = "compute"
 DB_USERNAME_KEY = "username"
 DB_PASSWORD_KEY = "password"
 
-#: Where the service images keep the RDS CA bundle (services/*/Dockerfile adds it there): clients verify the
-#: server certificate and its host name (``sslmode=verify-full``), not only encrypt.
+#: Where the service images keep the RDS CA bundle (services/Dockerfile's database-service and migrate targets add
+#: it there): clients verify the server certificate and its host name (``sslmode=verify-full``), not only encrypt.
 RDS_CA_BUNDLE_PATH = "/etc/ssl/certs/rds-global-bundle.pem"
 DB_SSL_MODE = "verify-full"
 
