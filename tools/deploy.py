@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -57,6 +57,7 @@ from tools.emulator.destroy import ProtectedResourcesError, destroy
 from tools.emulator.endpoint import EndpointError, check
 from tools.emulator.engine import DEFAULT_REGION, normalize
 from tools.emulator.handlers import HANDLERS
+from tools.emulator.handlers.tls.index import self_signed
 from tools.emulator.plan import Plan, PlanMocks, diff
 from tools.evaluate import Evaluation, Registration, evaluate
 from tools.outputs import write_outputs
@@ -113,17 +114,15 @@ def operator_certificate(env: str) -> tuple[bytes, bytes]:
         [x509.NameAttribute(NameOID.COMMON_NAME, host), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ScalePayments")]
     )
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host), x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
+    cert = self_signed(
+        key,
+        name,
+        now - datetime.timedelta(minutes=5),
+        now + datetime.timedelta(days=365),
+        [
+            (x509.SubjectAlternativeName([x509.DNSName(host), x509.DNSName("localhost")]), False),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
     )
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return cert.public_bytes(serialization.Encoding.PEM), key_pem

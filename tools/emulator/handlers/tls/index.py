@@ -9,6 +9,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from cryptography import x509
@@ -70,6 +71,32 @@ _SUBJECT_FIELDS = {
 }
 
 
+def self_signed(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    name: x509.Name,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    extensions: Iterable[tuple[x509.ExtensionType, bool]],
+) -> x509.Certificate:
+    """A certificate of ``key`` that ``name`` both holds and issues, valid between the two times, with a random serial,
+    the given ``(extension, critical)`` pairs and a SHA-256 signature by ``key``.
+
+    It serves the provider's resource here and an operator's listener certificate (:func:`tools.deploy.operator_certificate`).
+    """
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
 def create_self_signed_cert(_aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """tls:index/selfSignedCert:SelfSignedCert: a real X.509 certificate signed by the given key."""
     key = serialization.load_pem_private_key(str(req.get("privateKeyPem")).encode(), password=None)
@@ -80,28 +107,20 @@ def create_self_signed_cert(_aws: Aws, req: Request) -> tuple[str, dict[str, Any
     name = x509.Name([x509.NameAttribute(oid, str(subject[k])) for k, oid in _SUBJECT_FIELDS.items() if subject.get(k)])
     start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     end = start + datetime.timedelta(hours=int(req.get("validityPeriodHours", 24)))
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
     alt_names: list[x509.GeneralName] = [x509.DNSName(d) for d in req.get("dnsNames", [])]
     alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in req.get("ipAddresses", [])]
     alt_names += [x509.UniformResourceIdentifier(u) for u in req.get("uris", [])]
     if alt_names:
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        extensions.append((x509.SubjectAlternativeName(alt_names), False))
     uses = set(req.get("allowedUses", []))
     usages = {u for u in ("server_auth", "client_auth") if u in uses}
     if usages:
         oids = {"server_auth": ExtendedKeyUsageOID.SERVER_AUTH, "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH}
-        builder = builder.add_extension(x509.ExtendedKeyUsage([oids[u] for u in sorted(usages)]), critical=False)
+        extensions.append((x509.ExtendedKeyUsage([oids[u] for u in sorted(usages)]), False))
     is_ca = bool(req.get("isCaCertificate", False))
-    builder = builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-    cert = builder.sign(key, hashes.SHA256())
+    extensions.append((x509.BasicConstraints(ca=is_ca, path_length=None), True))
+    cert = self_signed(key, name, start, end, extensions)
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     return str(cert.serial_number), state(
         req,
