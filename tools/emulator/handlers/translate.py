@@ -3,8 +3,9 @@
 Nothing here knows about moto: workarounds for the emulator's gaps live in
 :mod:`tools.emulator.handlers.moto_fixes`.
 
-* inputs -> API parameters: :func:`drop_none`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`, :func:`pascal`;
-* API responses -> state: :func:`state` (create), :func:`refreshed` (read), :func:`tag_dict`;
+* inputs -> API parameters: :func:`drop_none`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`, :func:`pascal`,
+  :func:`subnet_group`;
+* API responses -> state: :func:`state` (create), :func:`refreshed` (read), :func:`fields`, :func:`tag_dict`;
 * "is it gone?": :func:`none_when` turns the API's not-found errors (and :class:`GoneError`) into None;
   :func:`first_or_gone` raises GoneError where an API answers with an empty list instead;
 * handlers built from a :data:`Describe` function: :func:`described` (create's answer), :func:`read_by` (read);
@@ -26,6 +27,9 @@ from tools.emulator.engine import Aws, DeleteHandler, ReadHandler, Request
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+
+PULUMI_DESCRIPTION = "Managed by Pulumi"
+"""The description the provider gives resources whose ``description`` input is left out."""
 
 Describe = Callable[[Aws, str, Mapping[str, Any]], dict[str, Any]]
 """What the API says about a resource now: ``describe(aws, resource id, inputs)`` -> its computed attributes.
@@ -73,6 +77,30 @@ def pascal(value: Any, exceptions: Mapping[str, str] | None = None) -> Any:
     if isinstance(value, list):
         return [pascal(v, special) for v in value]
     return value
+
+
+def fields(found: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The API fields ``names`` of ``found`` (None where absent), under the provider's camelCase names.
+
+    For the many computed attributes that are an API field as it is: ``fields(found, "VpcId", "OwnerId")`` ->
+    ``{"vpcId": ..., "ownerId": ...}``. :func:`state` and :func:`refreshed` leave the None ones out.
+    """
+    return {name[:1].lower() + name[1:]: found.get(name) for name in names}
+
+
+def subnet_group(req: Request, group: str) -> tuple[str, dict[str, Any]]:
+    """The name and ``Create<group>`` parameters of an RDS (``DBSubnetGroup``) or ElastiCache (``CacheSubnetGroup``) subnet group.
+
+    Both services take the same inputs with the same parameters but for the ``<group>`` prefix; the provider
+    names both in lower case.
+    """
+    name = req.physical_name("name", 255).lower()
+    return name, {
+        f"{group}Name": name,
+        f"{group}Description": req.get("description", PULUMI_DESCRIPTION),
+        "SubnetIds": list(req.get("subnetIds", [])),
+        "Tags": tag_list(req.get("tags")),
+    }
 
 
 def state(request: Request, **computed: Any) -> dict[str, Any]:

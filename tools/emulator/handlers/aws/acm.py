@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, delete_call, described, drop_none, read_by, state, tag_list
+from tools.emulator.handlers.translate import GoneError, delete_call, described, drop_none, fields, read_by, state, tag_list
 
 # How long CertificateValidation waits for ISSUED (the provider's default timeout is 75 minutes; the
 # emulator issues after MOTO_ACM_VALIDATION_WAIT seconds, which tools.emulator.server sets to 0).
@@ -32,10 +32,7 @@ def _certificate(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, An
     ]
     return {
         "arn": arn,
-        "domainName": found.get("DomainName"),
-        "status": found.get("Status"),
-        "type": found.get("Type"),
-        "keyAlgorithm": found.get("KeyAlgorithm"),
+        **fields(found, "DomainName", "Status", "Type", "KeyAlgorithm"),
         "notAfter": found["NotAfter"].isoformat() if found.get("NotAfter") else None,
         "notBefore": found["NotBefore"].isoformat() if found.get("NotBefore") else None,
         "subjectAlternativeNames": found.get("SubjectAlternativeNames", []),

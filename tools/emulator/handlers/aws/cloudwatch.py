@@ -12,6 +12,7 @@ from tools.emulator.handlers.translate import (
     delete_call,
     described,
     drop_none,
+    fields,
     first_or_gone,
     none_when,
     read_by,
@@ -126,9 +127,7 @@ def _metric_alarm(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, 
     return {
         "name": name,
         "arn": found["AlarmArn"],
-        "threshold": found.get("Threshold"),
-        "comparisonOperator": found.get("ComparisonOperator"),
-        "evaluationPeriods": found.get("EvaluationPeriods"),
+        **fields(found, "Threshold", "ComparisonOperator", "EvaluationPeriods"),
         "alarmActions": found.get("AlarmActions", []),
         "okActions": found.get("OKActions", []),
     }

@@ -13,6 +13,7 @@ from tools.emulator.handlers.translate import (
     delete_call,
     described,
     drop_none,
+    fields,
     first_or_gone,
     given,
     none_when,
@@ -43,9 +44,7 @@ def _vpc(aws: Aws, vpc_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "arn": aws.arn("ec2", f"vpc/{vpc_id}"),
         "cidrBlock": found["CidrBlock"],
-        "instanceTenancy": found.get("InstanceTenancy"),
-        "ownerId": found.get("OwnerId"),
-        "dhcpOptionsId": found.get("DhcpOptionsId"),
+        **fields(found, "InstanceTenancy", "OwnerId", "DhcpOptionsId"),
         "defaultSecurityGroupId": default_sg["GroupId"],
         "mainRouteTableId": main_rt["RouteTableId"],
         "defaultRouteTableId": main_rt["RouteTableId"],
@@ -90,9 +89,7 @@ def _subnet(aws: Aws, subnet_id: str, _inputs: Mapping[str, Any]) -> dict[str, A
         "arn": found.get("SubnetArn") or aws.arn("ec2", f"subnet/{subnet_id}"),
         "cidrBlock": found["CidrBlock"],
         "availabilityZone": found["AvailabilityZone"],
-        "availabilityZoneId": found.get("AvailabilityZoneId"),
-        "mapPublicIpOnLaunch": found.get("MapPublicIpOnLaunch"),
-        "ownerId": found.get("OwnerId"),
+        **fields(found, "AvailabilityZoneId", "MapPublicIpOnLaunch", "OwnerId"),
         "vpcId": found["VpcId"],
     }
 
@@ -168,11 +165,7 @@ def _eip(aws: Aws, allocation_id: str, _inputs: Mapping[str, Any]) -> dict[str, 
     return {
         "arn": aws.arn("ec2", f"elastic-ip/{allocation_id}"),
         "allocationId": allocation_id,
-        "publicIp": found.get("PublicIp"),
-        "domain": found.get("Domain"),
-        "associationId": found.get("AssociationId"),
-        "networkBorderGroup": found.get("NetworkBorderGroup"),
-        "publicIpv4Pool": found.get("PublicIpv4Pool"),
+        **fields(found, "PublicIp", "Domain", "AssociationId", "NetworkBorderGroup", "PublicIpv4Pool"),
     }
 
 
@@ -218,9 +211,7 @@ def _nat_gateway(aws: Aws, nat_id: str, _inputs: Mapping[str, Any]) -> dict[str,
     found = _describe_nat_gateway(aws, nat_id)
     address = (found.get("NatGatewayAddresses") or [{}])[0]
     return {
-        "subnetId": found.get("SubnetId"),
-        "vpcId": found.get("VpcId"),
-        "connectivityType": found.get("ConnectivityType"),
+        **fields(found, "SubnetId", "VpcId", "ConnectivityType"),
         "allocationId": address.get("AllocationId"),
         "networkInterfaceId": address.get("NetworkInterfaceId"),
         "privateIp": address.get("PrivateIp"),
@@ -301,8 +292,7 @@ def _route_table(aws: Aws, rtb_id: str, _inputs: Mapping[str, Any]) -> dict[str,
     found = aws.client("ec2").describe_route_tables(RouteTableIds=[rtb_id])["RouteTables"][0]
     return {
         "arn": aws.arn("ec2", f"route-table/{rtb_id}"),
-        "ownerId": found.get("OwnerId"),
-        "vpcId": found.get("VpcId"),
+        **fields(found, "OwnerId", "VpcId"),
         "routes": _routes_state(found.get("Routes", [])),
         "propagatingVgws": [],
     }
@@ -329,12 +319,7 @@ def _route(aws: Aws, _route_id: str, inputs: Mapping[str, Any]) -> dict[str, Any
     destination = _route_destination(inputs)
     table = aws.client("ec2").describe_route_tables(RouteTableIds=[inputs.get("routeTableId")])["RouteTables"][0]
     found = first_or_gone((r for r in table["Routes"] if destination in (r.get(key) for key in _DESTINATIONS)), destination)
-    return {
-        "origin": found.get("Origin"),
-        "state": found.get("State"),
-        "gatewayId": found.get("GatewayId"),
-        "natGatewayId": found.get("NatGatewayId"),
-    }
+    return fields(found, "Origin", "State", "GatewayId", "NatGatewayId")
 
 
 def _route_destination(inputs: Mapping[str, Any]) -> str:
@@ -458,8 +443,7 @@ def _group_state(aws: Aws, found: Mapping[str, Any], with_vpc: bool) -> dict[str
     computed = {
         "arn": aws.arn("ec2", f"security-group/{found['GroupId']}"),
         "name": found["GroupName"],
-        "description": found.get("Description"),
-        "ownerId": found.get("OwnerId"),
+        **fields(found, "Description", "OwnerId"),
         "ingress": _rules_state(found.get("IpPermissions", [])),
         "egress": _rules_state(found.get("IpPermissionsEgress", [])),
     }
@@ -552,9 +536,7 @@ def _flow_log(aws: Aws, flow_log_id: str, inputs: Mapping[str, Any]) -> dict[str
         "arn": aws.arn("ec2", f"vpc-flow-log/{flow_log_id}"),
         "logDestinationType": found.get("LogDestinationType"),
         "logDestination": moto_fixes.flow_log_destination_read(found, inputs),
-        "trafficType": found.get("TrafficType"),
-        "logFormat": found.get("LogFormat"),
-        "maxAggregationInterval": found.get("MaxAggregationInterval"),
+        **fields(found, "TrafficType", "LogFormat", "MaxAggregationInterval"),
     }
 
 
@@ -605,9 +587,7 @@ def _vpc_endpoint(aws: Aws, endpoint_id: str, inputs: Mapping[str, Any]) -> dict
     found = first_or_gone((e for e in endpoints if str(e.get("State", "")).lower() not in ("deleting", "deleted")), endpoint_id)
     return {
         "arn": aws.arn("ec2", f"vpc-endpoint/{endpoint_id}"),
-        "state": found.get("State"),
-        "vpcEndpointType": found.get("VpcEndpointType"),
-        "ownerId": found.get("OwnerId"),
+        **fields(found, "State", "VpcEndpointType", "OwnerId"),
         "routeTableIds": found.get("RouteTableIds") or [],
         "subnetIds": found.get("SubnetIds") or [],
         "networkInterfaceIds": found.get("NetworkInterfaceIds") or [],

@@ -12,6 +12,7 @@ from tools.emulator.handlers.translate import (
     delete_call,
     described,
     drop_none,
+    fields,
     first_or_gone,
     given,
     none_when,
@@ -152,12 +153,7 @@ def _task_definition(aws: Aws, task_definition: str) -> dict[str, Any]:
         "revision": found["revision"],
         "family": found["family"],
         "containerDefinitions": json.dumps(found["containerDefinitions"]),
-        "cpu": found.get("cpu"),
-        "memory": found.get("memory"),
-        "networkMode": found.get("networkMode"),
-        "taskRoleArn": found.get("taskRoleArn"),
-        "executionRoleArn": found.get("executionRoleArn"),
-        "requiresCompatibilities": found.get("requiresCompatibilities"),
+        **fields(found, "cpu", "memory", "networkMode", "taskRoleArn", "executionRoleArn", "requiresCompatibilities"),
     }
 
 

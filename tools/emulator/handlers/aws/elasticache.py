@@ -12,20 +12,22 @@ from typing import Any
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
+    PULUMI_DESCRIPTION,
     GoneError,
     delete_call,
     delete_nothing,
     described,
     drop_none,
+    fields,
     none_when,
     read_by,
     read_recorded,
     refreshed,
     state,
+    subnet_group,
     tag_list,
 )
 
-PULUMI_DESCRIPTION = "Managed by Pulumi"
 _NO_USER = ("UserNotFound", "UserNotFoundFault")
 _NO_REPLICATION_GROUP = "ReplicationGroupNotFoundFault"
 
@@ -45,13 +47,8 @@ def _subnet_group(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, 
 
 def create_subnet_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:elasticache/subnetGroup:SubnetGroup -> CreateCacheSubnetGroup, read back with DescribeCacheSubnetGroups."""
-    name = req.physical_name("name", 255).lower()
-    aws.client("elasticache").create_cache_subnet_group(
-        CacheSubnetGroupName=name,
-        CacheSubnetGroupDescription=req.get("description", PULUMI_DESCRIPTION),
-        SubnetIds=list(req.get("subnetIds", [])),
-        Tags=tag_list(req.get("tags")),
-    )
+    name, params = subnet_group(req, "CacheSubnetGroup")
+    aws.client("elasticache").create_cache_subnet_group(**params)
     return described(aws, req, name, _subnet_group)
 
 
@@ -80,8 +77,7 @@ def _user(aws: Aws, user_id: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
         "userId": found["UserId"],
         "userName": found.get("UserName"),
         "arn": found.get("ARN"),
-        "engine": found.get("Engine"),
-        "accessString": found.get("AccessString"),
+        **fields(found, "Engine", "AccessString"),
         "authenticationMode": drop_none(
             {"type": authentication.get("Type"), "passwordCount": authentication.get("PasswordCount")}
         )
@@ -167,10 +163,7 @@ def _replication_group(aws: Aws, group_id: str, inputs: Mapping[str, Any]) -> di
         if found.get("AutomaticFailover")
         else None,
         "multiAzEnabled": found.get("MultiAZ") == "enabled" if found.get("MultiAZ") else None,
-        "atRestEncryptionEnabled": found.get("AtRestEncryptionEnabled"),
-        "transitEncryptionEnabled": found.get("TransitEncryptionEnabled"),
-        "kmsKeyId": found.get("KmsKeyId"),
-        "snapshotRetentionLimit": found.get("SnapshotRetentionLimit"),
+        **fields(found, "AtRestEncryptionEnabled", "TransitEncryptionEnabled", "KmsKeyId", "SnapshotRetentionLimit"),
         "nodeType": found.get("CacheNodeType"),
         "engineVersionActual": inputs.get("engineVersion"),
     }

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, DataSource, Request, ResourceHandler
-from tools.emulator.handlers.translate import delete_call, described, drop_none, first_or_gone, read_by
+from tools.emulator.handlers.translate import delete_call, described, drop_none, fields, first_or_gone, read_by
 
 # GetDetector for a detector that does not exist (AWS answers BadRequestException, moto its own class name).
 _NOT_FOUND = ("BadRequestException", "DetectorNotFoundException", "ResourceNotFoundException")
@@ -119,8 +119,7 @@ def get_detector(aws: Aws, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": detector_id,
         "arn": aws.arn("guardduty", f"detector/{detector_id}"),
-        "status": found.get("Status"),
-        "findingPublishingFrequency": found.get("FindingPublishingFrequency"),
+        **fields(found, "Status", "FindingPublishingFrequency"),
         "serviceRoleArn": found.get("ServiceRole", ""),
         "features": [
             {"name": f.get("Name"), "status": f.get("Status"), "additionalConfigurations": []} for f in found.get("Features", [])

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import delete_call, described, drop_none, none_when, read_by, tag_list
+from tools.emulator.handlers.translate import delete_call, described, drop_none, fields, none_when, read_by, tag_list
 
 # Rules without an explicit priority take the next free one: serialise the read-then-create.
 _PRIORITY_LOCK = threading.Lock()
@@ -139,10 +139,7 @@ def _target_group(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, A
         "name": found["TargetGroupName"],
         "arn": arn,
         "arnSuffix": arn.split(":", 5)[5],
-        "port": found.get("Port"),
-        "protocol": found.get("Protocol"),
-        "vpcId": found.get("VpcId"),
-        "targetType": found.get("TargetType"),
+        **fields(found, "Port", "Protocol", "VpcId", "TargetType"),
         "loadBalancerArns": found.get("LoadBalancerArns", []),
         "healthCheck": drop_none(
             {
@@ -333,9 +330,7 @@ def _listener(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
     certificates = found.get("Certificates") or []
     return {
         "arn": arn,
-        "port": found.get("Port"),
-        "protocol": found.get("Protocol"),
-        "sslPolicy": found.get("SslPolicy"),
+        **fields(found, "Port", "Protocol", "SslPolicy"),
         "certificateArn": certificates[0]["CertificateArn"] if certificates else None,
         "defaultActions": _actions_state(found.get("DefaultActions", [])),
     }

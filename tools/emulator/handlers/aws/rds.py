@@ -7,9 +7,19 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import delete_call, described, drop_none, given, none_when, read_by, tag_list
+from tools.emulator.handlers.translate import (
+    PULUMI_DESCRIPTION,
+    delete_call,
+    described,
+    drop_none,
+    fields,
+    given,
+    none_when,
+    read_by,
+    subnet_group,
+    tag_list,
+)
 
-PULUMI_DESCRIPTION = "Managed by Pulumi"
 _NO_SUBNET_GROUP = "DBSubnetGroupNotFoundFault"
 _NO_PARAMETER_GROUP = ("DBParameterGroupNotFound", "DBParameterGroupNotFoundFault")
 _NO_INSTANCE = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
@@ -44,13 +54,8 @@ def _subnet_group(aws: Aws, name: str, _inputs: Mapping[str, Any]) -> dict[str, 
 
 def create_subnet_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     """aws:rds/subnetGroup:SubnetGroup -> CreateDBSubnetGroup, read back with DescribeDBSubnetGroups."""
-    name = req.physical_name("name", 255).lower()
-    aws.client("rds").create_db_subnet_group(
-        DBSubnetGroupName=name,
-        DBSubnetGroupDescription=req.get("description", PULUMI_DESCRIPTION),
-        SubnetIds=list(req.get("subnetIds", [])),
-        Tags=tag_list(req.get("tags")),
-    )
+    name, params = subnet_group(req, "DBSubnetGroup")
+    aws.client("rds").create_db_subnet_group(**params)
     return described(aws, req, name, _subnet_group)
 
 
@@ -100,19 +105,12 @@ def _cluster(aws: Aws, identifier: str, inputs: Mapping[str, Any]) -> dict[str, 
     return {
         "clusterIdentifier": identifier,
         "arn": found["DBClusterArn"],
-        "endpoint": found.get("Endpoint"),
-        "readerEndpoint": found.get("ReaderEndpoint"),
-        "port": found.get("Port"),
-        "engine": found.get("Engine"),
-        "engineVersion": found.get("EngineVersion"),
+        **fields(found, "Endpoint", "ReaderEndpoint", "Port", "Engine", "EngineVersion"),
         "engineVersionActual": found.get("EngineVersion"),
         "clusterResourceId": found.get("DbClusterResourceId"),
-        "hostedZoneId": found.get("HostedZoneId"),
-        "storageEncrypted": found.get("StorageEncrypted"),
+        **fields(found, "HostedZoneId", "StorageEncrypted"),
         "kmsKeyId": found.get("KmsKeyId") or inputs.get("kmsKeyId"),
-        "backupRetentionPeriod": found.get("BackupRetentionPeriod"),
-        "deletionProtection": found.get("DeletionProtection"),
-        "availabilityZones": found.get("AvailabilityZones"),
+        **fields(found, "BackupRetentionPeriod", "DeletionProtection", "AvailabilityZones"),
         "clusterMembers": [m["DBInstanceIdentifier"] for m in found.get("DBClusterMembers", [])],
         "masterUserSecrets": [
             {
@@ -223,16 +221,11 @@ def _cluster_instance(aws: Aws, identifier: str, _inputs: Mapping[str, Any]) -> 
         "arn": found["DBInstanceArn"],
         "endpoint": endpoint.get("Address"),
         "port": endpoint.get("Port"),
-        "dbiResourceId": found.get("DbiResourceId"),
-        "availabilityZone": found.get("AvailabilityZone"),
+        **fields(found, "DbiResourceId", "AvailabilityZone"),
         "instanceClass": found.get("DBInstanceClass"),
         "engine": found.get("Engine"),
         "engineVersionActual": found.get("EngineVersion"),
-        "storageEncrypted": found.get("StorageEncrypted"),
-        "kmsKeyId": found.get("KmsKeyId"),
-        "monitoringInterval": found.get("MonitoringInterval"),
-        "performanceInsightsEnabled": found.get("PerformanceInsightsEnabled"),
-        "publiclyAccessible": found.get("PubliclyAccessible"),
+        **fields(found, "StorageEncrypted", "KmsKeyId", "MonitoringInterval", "PerformanceInsightsEnabled", "PubliclyAccessible"),
         "writer": writer,
     }
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import as_json, delete_call, described, drop_none, none_when, read_by, tag_list
+from tools.emulator.handlers.translate import as_json, delete_call, described, drop_none, fields, none_when, read_by, tag_list
 
 _NOT_FOUND = "NotFound"
 
@@ -48,10 +48,7 @@ def _topic(aws: Aws, arn: str, _inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "name": arn.rsplit(":", 1)[-1],
         "arn": found.get("TopicArn", arn),
-        "owner": found.get("Owner"),
-        "kmsMasterKeyId": found.get("KmsMasterKeyId"),
-        "policy": found.get("Policy"),
-        "displayName": found.get("DisplayName"),
+        **fields(found, "Owner", "KmsMasterKeyId", "Policy", "DisplayName"),
     }
 
 
