@@ -3,8 +3,8 @@
 Nothing here knows about moto: workarounds for the emulator's gaps live in
 :mod:`tools.emulator.handlers.moto_fixes`.
 
-* inputs -> API parameters: :func:`drop_none`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`, :func:`pascal`,
-  :func:`subnet_group`;
+* inputs -> API parameters: :func:`drop_none`, :func:`api_params`, :func:`tag_list`, :func:`tag_spec`, :func:`as_json`,
+  :func:`pascal`, :func:`subnet_group`;
 * API responses -> state: :func:`state` (create), :func:`refreshed` (read), :func:`fields`, :func:`tag_dict`;
 * "is it gone?": :func:`none_when` turns the API's not-found errors (and :class:`GoneError`) into None;
   :func:`first_or_gone` raises GoneError where an API answers with an empty list instead;
@@ -63,6 +63,15 @@ def as_json(value: Any) -> str:
 def drop_none(params: Mapping[str, Any]) -> dict[str, Any]:
     """boto3 rejects None for optional parameters: leave them out."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+def api_params(inputs: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The inputs ``names`` (None where absent) under the API's PascalCase parameter names: the inverse of :func:`fields`.
+
+    For the many parameters that are an input as it is: ``api_params(req.inputs, "kmsKeyId")`` -> ``{"KmsKeyId": ...}``;
+    wrap the call's parameters in :func:`drop_none`, as for any optional parameter.
+    """
+    return {name[:1].upper() + name[1:]: inputs.get(name) for name in names}
 
 
 def pascal(value: Any, exceptions: Mapping[str, str] | None = None) -> Any:

@@ -7,7 +7,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import GoneError, delete_call, described, drop_none, fields, read_by, state, tag_list
+from tools.emulator.handlers.translate import (
+    GoneError,
+    api_params,
+    delete_call,
+    described,
+    drop_none,
+    fields,
+    read_by,
+    state,
+    tag_list,
+)
 
 # How long CertificateValidation waits for ISSUED (the provider's default timeout is 75 minutes; the
 # emulator issues after MOTO_ACM_VALIDATION_WAIT seconds, which tools.emulator.server sets to 0).
@@ -64,11 +74,9 @@ def create_certificate(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         arn = acm.request_certificate(
             **drop_none(
                 {
-                    "DomainName": req.get("domainName"),
+                    **api_params(req.inputs, "domainName", "keyAlgorithm", "certificateAuthorityArn"),
                     "ValidationMethod": req.get("validationMethod", "DNS"),
                     "SubjectAlternativeNames": [req.get("domainName"), *sans] if sans else None,
-                    "KeyAlgorithm": req.get("keyAlgorithm"),
-                    "CertificateAuthorityArn": req.get("certificateAuthorityArn"),
                     "Options": {"CertificateTransparencyLoggingPreference": options["certificateTransparencyLoggingPreference"]}
                     if options.get("certificateTransparencyLoggingPreference")
                     else None,

@@ -7,15 +7,13 @@ from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
-from tools.emulator.handlers.translate import described, drop_none, first_or_gone, none_when, read_by, state
+from tools.emulator.handlers.translate import api_params, described, drop_none, first_or_gone, none_when, read_by, state
 
 
 def _scalable(inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters that name a scalable target (of a target, or of a policy): namespace, resource, dimension."""
     return {
-        "ServiceNamespace": inputs.get("serviceNamespace"),
-        "ResourceId": inputs.get("resourceId"),
-        "ScalableDimension": inputs.get("scalableDimension"),
+        **api_params(inputs, "serviceNamespace", "resourceId", "scalableDimension"),
     }
 
 
@@ -79,10 +77,7 @@ def _tracking_params(tracking: Mapping[str, Any] | None) -> dict[str, Any] | Non
     customized = tracking.get("customizedMetricSpecification")
     return drop_none(
         {
-            "TargetValue": tracking.get("targetValue"),
-            "DisableScaleIn": tracking.get("disableScaleIn"),
-            "ScaleInCooldown": tracking.get("scaleInCooldown"),
-            "ScaleOutCooldown": tracking.get("scaleOutCooldown"),
+            **api_params(tracking, "targetValue", "disableScaleIn", "scaleInCooldown", "scaleOutCooldown"),
             "PredefinedMetricSpecification": drop_none(
                 {
                     "PredefinedMetricType": predefined.get("predefinedMetricType"),
@@ -93,10 +88,7 @@ def _tracking_params(tracking: Mapping[str, Any] | None) -> dict[str, Any] | Non
             else None,
             "CustomizedMetricSpecification": drop_none(
                 {
-                    "MetricName": customized.get("metricName"),
-                    "Namespace": customized.get("namespace"),
-                    "Statistic": customized.get("statistic"),
-                    "Unit": customized.get("unit"),
+                    **api_params(customized, "metricName", "namespace", "statistic", "unit"),
                     "Dimensions": _metric_dimensions(customized.get("dimensions") or []) or None,
                 }
             )
@@ -116,10 +108,7 @@ def _step_params(step: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return drop_none(
         {
-            "AdjustmentType": step.get("adjustmentType"),
-            "Cooldown": step.get("cooldown"),
-            "MetricAggregationType": step.get("metricAggregationType"),
-            "MinAdjustmentMagnitude": step.get("minAdjustmentMagnitude"),
+            **api_params(step, "adjustmentType", "cooldown", "metricAggregationType", "minAdjustmentMagnitude"),
             "StepAdjustments": [
                 drop_none(
                     {

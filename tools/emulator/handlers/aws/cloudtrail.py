@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import drop_none, none_when, read_by, state, tag_list
+from tools.emulator.handlers.translate import api_params, drop_none, none_when, read_by, state, tag_list
 
 _NOT_FOUND = "TrailNotFoundException"
 
@@ -36,16 +36,19 @@ def create_trail(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         **drop_none(
             {
                 "Name": name,
-                "S3BucketName": req.get("s3BucketName"),
-                "S3KeyPrefix": req.get("s3KeyPrefix"),
-                "SnsTopicName": req.get("snsTopicName"),
-                "IncludeGlobalServiceEvents": req.get("includeGlobalServiceEvents"),
-                "IsMultiRegionTrail": req.get("isMultiRegionTrail"),
-                "EnableLogFileValidation": req.get("enableLogFileValidation"),
+                **api_params(
+                    req.inputs,
+                    "s3BucketName",
+                    "s3KeyPrefix",
+                    "snsTopicName",
+                    "includeGlobalServiceEvents",
+                    "isMultiRegionTrail",
+                    "enableLogFileValidation",
+                    "cloudWatchLogsRoleArn",
+                    "kmsKeyId",
+                    "isOrganizationTrail",
+                ),
                 "CloudWatchLogsLogGroupArn": req.get("cloudWatchLogsGroupArn"),
-                "CloudWatchLogsRoleArn": req.get("cloudWatchLogsRoleArn"),
-                "KmsKeyId": req.get("kmsKeyId"),
-                "IsOrganizationTrail": req.get("isOrganizationTrail"),
                 "TagsList": tag_list(req.get("tags")) or None,
             }
         )

@@ -8,6 +8,7 @@ from typing import Any
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
+    api_params,
     as_json,
     delete_call,
     described,
@@ -95,12 +96,7 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
     metric = query.get("metric")
     return drop_none(
         {
-            "Id": query.get("id"),
-            "Expression": query.get("expression"),
-            "Label": query.get("label"),
-            "ReturnData": query.get("returnData"),
-            "Period": query.get("period"),
-            "AccountId": query.get("accountId"),
+            **api_params(query, "id", "expression", "label", "returnData", "period", "accountId"),
             "MetricStat": drop_none(
                 {
                     "Metric": drop_none(
@@ -110,9 +106,7 @@ def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
                             "Dimensions": _dimensions(metric.get("dimensions")) or None,
                         }
                     ),
-                    "Period": metric.get("period"),
-                    "Stat": metric.get("stat"),
-                    "Unit": metric.get("unit"),
+                    **api_params(metric, "period", "stat", "unit"),
                 }
             )
             if metric
@@ -140,24 +134,27 @@ def create_metric_alarm(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         **drop_none(
             {
                 "AlarmName": name,
-                "AlarmDescription": req.get("alarmDescription"),
-                "ActionsEnabled": req.get("actionsEnabled"),
+                **api_params(
+                    req.inputs,
+                    "alarmDescription",
+                    "actionsEnabled",
+                    "metricName",
+                    "namespace",
+                    "statistic",
+                    "extendedStatistic",
+                    "period",
+                    "unit",
+                    "evaluationPeriods",
+                    "datapointsToAlarm",
+                    "threshold",
+                    "thresholdMetricId",
+                    "comparisonOperator",
+                    "treatMissingData",
+                ),
                 "AlarmActions": list(req.get("alarmActions", [])) or None,
                 "OKActions": list(req.get("okActions", [])) or None,
                 "InsufficientDataActions": list(req.get("insufficientDataActions", [])) or None,
-                "MetricName": req.get("metricName"),
-                "Namespace": req.get("namespace"),
-                "Statistic": req.get("statistic"),
-                "ExtendedStatistic": req.get("extendedStatistic"),
                 "Dimensions": _dimensions(req.get("dimensions")) or None,
-                "Period": req.get("period"),
-                "Unit": req.get("unit"),
-                "EvaluationPeriods": req.get("evaluationPeriods"),
-                "DatapointsToAlarm": req.get("datapointsToAlarm"),
-                "Threshold": req.get("threshold"),
-                "ThresholdMetricId": req.get("thresholdMetricId"),
-                "ComparisonOperator": req.get("comparisonOperator"),
-                "TreatMissingData": req.get("treatMissingData"),
                 "EvaluateLowSampleCountPercentile": req.get("evaluateLowSampleCountPercentiles"),
                 "Metrics": [_metric_query(q) for q in req.get("metricQueries", [])] or None,
                 "Tags": tag_list(req.get("tags")) or None,

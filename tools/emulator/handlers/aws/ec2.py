@@ -9,6 +9,7 @@ from typing import Any
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
+    api_params,
     as_json,
     delete_call,
     described,
@@ -100,10 +101,7 @@ def create_subnet(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     created = ec2.create_subnet(
         **drop_none(
             {
-                "VpcId": req.get("vpcId"),
-                "CidrBlock": req.get("cidrBlock"),
-                "AvailabilityZone": req.get("availabilityZone"),
-                "AvailabilityZoneId": req.get("availabilityZoneId"),
+                **api_params(req.inputs, "vpcId", "cidrBlock", "availabilityZone", "availabilityZoneId"),
                 "TagSpecifications": tag_spec("subnet", req.get("tags")),
             }
         )
@@ -225,9 +223,7 @@ def create_nat_gateway(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     nat_id = ec2.create_nat_gateway(
         **drop_none(
             {
-                "SubnetId": req.get("subnetId"),
-                "AllocationId": req.get("allocationId"),
-                "ConnectivityType": req.get("connectivityType"),
+                **api_params(req.inputs, "subnetId", "allocationId", "connectivityType"),
                 "TagSpecifications": tag_spec("natgateway", req.get("tags")) or None,
             }
         )
@@ -255,13 +251,16 @@ def _route_params(route: Mapping[str, Any]) -> dict[str, Any]:
         {
             "DestinationCidrBlock": route.get("destinationCidrBlock") or route.get("cidrBlock"),
             "DestinationIpv6CidrBlock": route.get("destinationIpv6CidrBlock") or route.get("ipv6CidrBlock"),
-            "DestinationPrefixListId": route.get("destinationPrefixListId"),
-            "GatewayId": route.get("gatewayId"),
-            "NatGatewayId": route.get("natGatewayId"),
-            "VpcEndpointId": route.get("vpcEndpointId"),
-            "TransitGatewayId": route.get("transitGatewayId"),
-            "NetworkInterfaceId": route.get("networkInterfaceId"),
-            "VpcPeeringConnectionId": route.get("vpcPeeringConnectionId"),
+            **api_params(
+                route,
+                "destinationPrefixListId",
+                "gatewayId",
+                "natGatewayId",
+                "vpcEndpointId",
+                "transitGatewayId",
+                "networkInterfaceId",
+                "vpcPeeringConnectionId",
+            ),
             "EgressOnlyInternetGatewayId": route.get("egressOnlyGatewayId"),
         }
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tools.emulator.engine import Aws, Request, ResourceHandler
-from tools.emulator.handlers.translate import delete_call, described, drop_none, fields, none_when, read_by, tag_list
+from tools.emulator.handlers.translate import api_params, delete_call, described, drop_none, fields, none_when, read_by, tag_list
 
 # Rules without an explicit priority take the next free one: serialise the read-then-create.
 _PRIORITY_LOCK = threading.Lock()
@@ -167,12 +167,7 @@ def create_target_group(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
         **drop_none(
             {
                 "Name": name,
-                "Protocol": req.get("protocol"),
-                "ProtocolVersion": req.get("protocolVersion"),
-                "Port": req.get("port"),
-                "VpcId": req.get("vpcId"),
-                "TargetType": req.get("targetType"),
-                "IpAddressType": req.get("ipAddressType"),
+                **api_params(req.inputs, "protocol", "protocolVersion", "port", "vpcId", "targetType", "ipAddressType"),
                 "HealthCheckEnabled": check.get("enabled"),
                 "HealthCheckPath": check.get("path"),
                 "HealthCheckPort": str(check["port"]) if check.get("port") else None,
@@ -217,17 +212,11 @@ def _action(action: Mapping[str, Any]) -> dict[str, Any]:
     forward = action.get("forward")
     return drop_none(
         {
-            "Type": action.get("type"),
-            "Order": action.get("order"),
-            "TargetGroupArn": action.get("targetGroupArn"),
+            **api_params(action, "type", "order", "targetGroupArn"),
             "RedirectConfig": drop_none(
                 {
-                    "Protocol": redirect.get("protocol"),
+                    **api_params(redirect, "protocol", "host", "path", "query", "statusCode"),
                     "Port": str(redirect["port"]) if redirect.get("port") else None,
-                    "Host": redirect.get("host"),
-                    "Path": redirect.get("path"),
-                    "Query": redirect.get("query"),
-                    "StatusCode": redirect.get("statusCode"),
                 }
             )
             if redirect
@@ -341,10 +330,7 @@ def create_listener(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     arn = aws.client("elbv2").create_listener(
         **drop_none(
             {
-                "LoadBalancerArn": req.get("loadBalancerArn"),
-                "Protocol": req.get("protocol"),
-                "Port": req.get("port"),
-                "SslPolicy": req.get("sslPolicy"),
+                **api_params(req.inputs, "loadBalancerArn", "protocol", "port", "sslPolicy"),
                 "Certificates": [{"CertificateArn": req.get("certificateArn")}] if req.get("certificateArn") else None,
                 "AlpnPolicy": [req.get("alpnPolicy")] if req.get("alpnPolicy") else None,
                 "DefaultActions": [_action(a) for a in req.get("defaultActions", [])],

@@ -13,6 +13,7 @@ from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers import moto_fixes
 from tools.emulator.handlers.translate import (
     GoneError,
+    api_params,
     as_json,
     delete_call,
     described,
@@ -265,10 +266,8 @@ def _filter(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         return {
             "And": drop_none(
                 {
-                    "Prefix": conj.get("prefix"),
+                    **api_params(conj, "prefix", "objectSizeGreaterThan", "objectSizeLessThan"),
                     "Tags": tag_list(conj.get("tags")) or None,
-                    "ObjectSizeGreaterThan": conj.get("objectSizeGreaterThan"),
-                    "ObjectSizeLessThan": conj.get("objectSizeLessThan"),
                 }
             )
         }
@@ -276,9 +275,7 @@ def _filter(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         return {"Tag": {"Key": raw["tag"]["key"], "Value": raw["tag"]["value"]}}
     out = drop_none(
         {
-            "Prefix": raw.get("prefix"),
-            "ObjectSizeGreaterThan": raw.get("objectSizeGreaterThan"),
-            "ObjectSizeLessThan": raw.get("objectSizeLessThan"),
+            **api_params(raw, "prefix", "objectSizeGreaterThan", "objectSizeLessThan"),
         }
     )
     return out or {"Prefix": ""}
@@ -295,9 +292,7 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
             "Filter": _filter(rule.get("filter")),
             "Expiration": drop_none(
                 {
-                    "Days": expiration.get("days"),
-                    "Date": expiration.get("date"),
-                    "ExpiredObjectDeleteMarker": expiration.get("expiredObjectDeleteMarker"),
+                    **api_params(expiration, "days", "date", "expiredObjectDeleteMarker"),
                 }
             )
             or None,
