@@ -8,7 +8,6 @@ from typing import Any
 from tools.emulator.engine import Aws, Request, ResourceHandler
 from tools.emulator.handlers.translate import (
     GoneError,
-    api_params,
     as_json,
     delete_call,
     described,
@@ -52,9 +51,12 @@ def create_key(aws: Aws, req: Request) -> tuple[str, dict[str, Any]]:
     kms = aws.client("kms")
     params = drop_none(
         {
-            **api_params(req.inputs, "description", "keyUsage", "multiRegion", "bypassPolicyLockoutSafetyCheck"),
+            "Description": req.get("description"),
+            "KeyUsage": req.get("keyUsage"),
             "KeySpec": req.get("customerMasterKeySpec"),
             "Policy": as_json(req.get("policy")) if req.get("policy") else None,
+            "MultiRegion": req.get("multiRegion"),
+            "BypassPolicyLockoutSafetyCheck": req.get("bypassPolicyLockoutSafetyCheck"),
             "Tags": tag_list(req.get("tags"), "TagKey", "TagValue"),
         }
     )
