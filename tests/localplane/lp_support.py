@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.credentials import Credentials
 
+from lib import iam_policies
 from tools.localplane.iam_auth import CredentialRegistry, PolicyChecker
 from tools.localplane.pki import LocalCA
 from tools.localplane.supervisor import Supervisor
@@ -26,8 +27,8 @@ DB_HOST = "payments.cluster-abc123.us-east-1.rds.amazonaws.com"
 
 
 def policy_document(*statements: dict[str, Any]) -> str:
-    """An IAM policy document (JSON) granting ``statements``."""
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    """An IAM policy document (JSON) granting ``statements``, in the stack's own policy document shape."""
+    return json.dumps(iam_policies.policy_document(*statements))
 
 
 TRUST_POLICY = policy_document(
